@@ -1,0 +1,22 @@
+//! Every metric name signalbox exports, in one place so dashboards have one reference.
+
+/// Events accepted by ingest (label `outcome`: `new` or `duplicate`).
+pub const EVENTS_ACCEPTED: &str = "signalbox_events_accepted_total";
+/// Events rejected by ingest (label `code`: the error code).
+pub const EVENTS_REJECTED: &str = "signalbox_events_rejected_total";
+/// Deliveries created by rule matches.
+pub const DELIVERIES_CREATED: &str = "signalbox_deliveries_created_total";
+/// Delivery attempts (label `outcome`: `done`, `retry`, `dead`).
+pub const DELIVERY_ATTEMPTS: &str = "signalbox_delivery_attempts_total";
+/// Deliveries that reached a final state (label `outcome`: `done` or `dead`).
+pub const DELIVERIES_FINISHED: &str = "signalbox_deliveries_finished_total";
+/// Seconds from an event's acceptance to its delivery's success.
+pub const DELIVERY_LATENCY: &str = "signalbox_delivery_latency_seconds";
+/// Seconds one target call took.
+pub const ATTEMPT_DURATION: &str = "signalbox_attempt_duration_seconds";
+/// Deliveries by state (label `state`), read from the store at scrape time.
+pub const QUEUE_DEPTH: &str = "signalbox_deliveries";
+/// Events per ingest transaction (group commit size).
+pub const INGEST_BATCH_SIZE: &str = "signalbox_ingest_batch_events";
+/// Seconds one ingest transaction took.
+pub const INGEST_COMMIT_DURATION: &str = "signalbox_ingest_commit_seconds";

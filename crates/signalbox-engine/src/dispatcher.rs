@@ -1,0 +1,306 @@
+//! The dispatcher: leases due deliveries, calls their targets, records each outcome.
+//!
+//! Leases make delivery at-least-once across crashes: a delivery claimed by a process that died
+//! is due again once its lease expires, and is attempted with the same delivery id.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use signalbox_core::metric_names as m;
+use signalbox_core::time::{Millis, now_millis};
+use signalbox_store::{AttemptRecord, Job, Store};
+use signalbox_targets::{AttemptOutcome, DeliveryRequest};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::{RetryDecision, decide};
+use crate::router::Router;
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatcherOptions {
+    /// This process's lease owner name; unique per process.
+    pub owner: String,
+    /// How long a claimed delivery stays ours.
+    pub lease: Duration,
+    /// Longest sleep between looks for due work (other instances and retries make work too).
+    pub poll_interval: Duration,
+    /// Most deliveries in flight at once.
+    pub concurrency: usize,
+    /// On shutdown, how long in-flight deliveries may finish before their leases are released.
+    pub shutdown_grace: Duration,
+}
+
+impl DispatcherOptions {
+    /// Defaults with a fresh owner name.
+    pub fn new() -> DispatcherOptions {
+        DispatcherOptions {
+            owner: format!("{}-{}", std::process::id(), signalbox_core::ids::new_id()),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            concurrency: 64,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for DispatcherOptions {
+    fn default() -> Self {
+        DispatcherOptions::new()
+    }
+}
+
+/// Delivers the outbox.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    router: Arc<Router>,
+    opts: DispatcherOptions,
+    wake: Arc<Notify>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    router: Arc<Router>,
+    owner: String,
+    wake: Arc<Notify>,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher; `wake` is notified when new deliveries may be due.
+    pub fn new(
+        store: Arc<dyn Store>,
+        router: Arc<Router>,
+        opts: DispatcherOptions,
+        wake: Arc<Notify>,
+    ) -> Dispatcher {
+        Dispatcher {
+            store,
+            router,
+            opts,
+            wake,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled; then lets in-flight deliveries finish within the grace
+    /// period and releases the leases of those that did not.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let opts = self.opts;
+        let shared = Arc::new(Shared {
+            store: self.store,
+            router: self.router,
+            owner: opts.owner.clone(),
+            wake: self.wake,
+            in_flight: Mutex::new(HashSet::new()),
+        });
+        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let lease_ms = millis(opts.lease);
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            let now = now_millis();
+            let limit = u32::try_from(free).unwrap_or(u32::MAX);
+            let jobs = match shared
+                .store
+                .claim_due(&shared.owner, now, now + lease_ms, limit)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(opts.poll_interval) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
+            let claimed = jobs.len();
+            for job in jobs {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                if let Ok(mut set) = shared.in_flight.lock() {
+                    set.insert(job.delivery.id.clone());
+                }
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    let id = job.delivery.id.clone();
+                    attempt(&shared, job).await;
+                    if let Ok(mut set) = shared.in_flight.lock() {
+                        set.remove(&id);
+                    }
+                    drop(permit);
+                });
+            }
+            if claimed as u32 == limit {
+                continue; // there may be more due right now
+            }
+            let sleep = match shared.store.next_due().await {
+                Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0))
+                    .min(opts.poll_interval),
+                _ => opts.poll_interval,
+            };
+            if sleep.is_zero() && claimed == 0 {
+                // Due work we could not claim is leased by someone else: don't spin on it.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "waiting for in-flight deliveries");
+            let drained = tokio::time::timeout(opts.shutdown_grace, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+            }
+        }
+        let left: Vec<String> = shared
+            .in_flight
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        if !left.is_empty() {
+            match shared.store.release(&left, &shared.owner).await {
+                Ok(()) => tracing::info!(released = left.len(), "released unfinished deliveries"),
+                Err(e) => tracing::warn!(error = %e, "releasing leases failed; they expire on their own"),
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn attempt(shared: &Shared, job: Job) {
+    let d = &job.delivery;
+    let number = d.attempts + 1;
+    let record = match shared.router.target(&d.rule, d.target) {
+        None => AttemptRecord::Dead {
+            error: format!(
+                "rule {:?} has no target {} any more (config changed)",
+                d.rule, d.target
+            ),
+            status: None,
+        },
+        Some(entry) => match serde_json::from_str::<Value>(&job.event_body) {
+            Err(e) => AttemptRecord::Dead {
+                error: format!("stored event is not valid JSON: {e}"),
+                status: None,
+            },
+            Ok(event) => {
+                let req = DeliveryRequest {
+                    delivery_id: &d.id,
+                    event: &event,
+                    rule: &d.rule,
+                    attempt: number,
+                };
+                let started = Instant::now();
+                let outcome = entry.target.deliver(&req).await;
+                metrics::histogram!(m::ATTEMPT_DURATION, "target" => entry.target.kind())
+                    .record(started.elapsed().as_secs_f64());
+                match outcome {
+                    AttemptOutcome::Delivered { status } => AttemptRecord::Done { status },
+                    AttemptOutcome::Permanent { error, status } => {
+                        AttemptRecord::Dead { error, status }
+                    }
+                    AttemptOutcome::Retry {
+                        error,
+                        status,
+                        retry_after,
+                    } => {
+                        let age = Duration::from_millis(
+                            u64::try_from(now_millis() - d.age_from).unwrap_or(0),
+                        );
+                        let unit: f64 = rand::random();
+                        match decide(&entry.policy, number, age, retry_after, unit) {
+                            RetryDecision::After(delay) => AttemptRecord::Retry {
+                                next_attempt_at: now_millis() + millis(delay),
+                                error,
+                                status,
+                            },
+                            RetryDecision::OutOfAttempts => AttemptRecord::Dead {
+                                error: format!("gave up after {number} attempts: {error}"),
+                                status,
+                            },
+                            RetryDecision::TooOld => AttemptRecord::Dead {
+                                error: format!(
+                                    "gave up after {number} attempts, max_age reached: {error}"
+                                ),
+                                status,
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    };
+    let now = now_millis();
+    let outcome = match &record {
+        AttemptRecord::Done { .. } => "done",
+        AttemptRecord::Retry { .. } => "retry",
+        AttemptRecord::Dead { .. } => "dead",
+    };
+    metrics::counter!(m::DELIVERY_ATTEMPTS, "outcome" => outcome).increment(1);
+    match &record {
+        AttemptRecord::Done { .. } => {
+            metrics::counter!(m::DELIVERIES_FINISHED, "outcome" => "done").increment(1);
+            let latency = (now - job.accepted_at).max(0) as f64 / 1000.0;
+            metrics::histogram!(m::DELIVERY_LATENCY).record(latency);
+            tracing::debug!(delivery_id = %d.id, rule = %d.rule, attempt = number, "delivered");
+        }
+        AttemptRecord::Retry {
+            error,
+            next_attempt_at,
+            ..
+        } => {
+            tracing::warn!(delivery_id = %d.id, rule = %d.rule, attempt = number, retry_in_ms = next_attempt_at - now, error = %error, "delivery failed; will retry");
+        }
+        AttemptRecord::Dead { error, .. } => {
+            metrics::counter!(m::DELIVERIES_FINISHED, "outcome" => "dead").increment(1);
+            tracing::error!(delivery_id = %d.id, rule = %d.rule, attempt = number, error = %error, "delivery dead");
+        }
+    }
+    match shared
+        .store
+        .record_attempt(&d.id, &shared.owner, now, &record)
+        .await
+    {
+        Ok(true) => {
+            if matches!(record, AttemptRecord::Retry { .. }) {
+                // The dispatcher may be asleep past this retry's due time.
+                shared.wake.notify_one();
+            }
+        }
+        Ok(false) => {
+            tracing::warn!(delivery_id = %d.id, "lease lost before the outcome was recorded; another instance owns it now")
+        }
+        Err(e) => {
+            tracing::error!(delivery_id = %d.id, error = %e, "recording the attempt failed; the delivery is attempted again when its lease expires")
+        }
+    }
+}

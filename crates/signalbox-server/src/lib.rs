@@ -1,0 +1,55 @@
+#![forbid(unsafe_code)]
+//! The HTTP API: ingest, inspection, rule testing and operations endpoints (axum).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use signalbox_engine::IngestHandle;
+use signalbox_store::Store;
+use tokio::sync::Notify;
+
+mod api;
+mod error;
+mod ops;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Group-commit ingest.
+    pub ingest: IngestHandle,
+    /// The store, for inspection.
+    pub store: Arc<dyn Store>,
+    /// Woken when a manual retry makes a delivery due.
+    pub dispatcher_wake: Arc<Notify>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+    /// Largest accepted ingest body, in bytes.
+    pub body_limit: usize,
+    /// Set when shutdown begins: readiness fails so load balancers stop sending.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+/// All routes.
+pub fn app(state: AppState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/v1/events", post(api::events::post_events))
+        .route("/v1/events/{id}", get(api::events::get_event))
+        .route("/v1/deliveries", get(api::deliveries::list))
+        .route("/v1/deliveries/{id}", get(api::deliveries::get_one))
+        .route("/v1/deliveries/{id}/retry", post(api::deliveries::retry))
+        .route("/v1/rules/test", post(api::rules::test_pattern))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        // The handlers read the body as bytes and answer 413 themselves, in JSON.
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

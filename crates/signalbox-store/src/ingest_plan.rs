@@ -1,0 +1,77 @@
+//! Which writes of a batch go to the database, and what each write's outcome is.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{EventWrite, IngestOutcome};
+
+/// The first occurrence of each event id in `writes`, in order; later repeats are duplicates of
+/// it and never reach the database (PostgreSQL rejects an upsert touching one row twice).
+pub(crate) fn first_occurrences(writes: &[EventWrite]) -> Vec<&EventWrite> {
+    let mut seen = HashSet::with_capacity(writes.len());
+    writes
+        .iter()
+        .filter(|w| seen.insert(w.event.id.as_str()))
+        .collect()
+}
+
+/// One outcome per write: accepted when its id was written and it is that id's first occurrence.
+pub(crate) fn outcomes(writes: &[EventWrite], written: &HashSet<String>) -> Vec<IngestOutcome> {
+    let mut first = HashMap::with_capacity(writes.len());
+    writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let first_index = *first.entry(w.event.id.as_str()).or_insert(i);
+            if first_index == i && written.contains(&w.event.id) {
+                IngestOutcome::Accepted
+            } else {
+                IngestOutcome::Duplicate
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewEvent;
+
+    fn write(id: &str, body: &str) -> EventWrite {
+        EventWrite {
+            event: NewEvent {
+                id: id.into(),
+                source: "s".into(),
+                detail_type: "d".into(),
+                time: 0,
+                body: body.into(),
+            },
+            deliveries: vec![],
+        }
+    }
+
+    #[test]
+    fn repeats_keep_the_first_occurrence() {
+        let writes = [write("a", "1"), write("b", "2"), write("a", "3")];
+        let firsts: Vec<&str> = first_occurrences(&writes)
+            .iter()
+            .map(|w| w.event.body.as_str())
+            .collect();
+        assert_eq!(firsts, ["1", "2"]);
+    }
+
+    #[test]
+    fn outcomes_follow_the_written_ids_and_first_occurrences() {
+        use IngestOutcome::{Accepted, Duplicate};
+        let writes = [
+            write("a", "1"),
+            write("b", "2"),
+            write("a", "3"),
+            write("c", "4"),
+        ];
+        let written: HashSet<String> = ["a".to_string(), "c".to_string()].into();
+        assert_eq!(
+            outcomes(&writes, &written),
+            [Accepted, Duplicate, Duplicate, Accepted]
+        );
+    }
+}

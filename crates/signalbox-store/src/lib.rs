@@ -1,0 +1,276 @@
+#![forbid(unsafe_code)]
+//! Durable state: accepted events and their deliveries (the outbox).
+//!
+//! [`Store`] is the one extension point; [`open`] picks the backend from the URL
+//! (`sqlite://…`, `postgres://…`). Every backend passes the same conformance suite
+//! (`tests/conformance.rs`).
+
+use async_trait::async_trait;
+use signalbox_core::time::Millis;
+
+mod chunks;
+mod due;
+mod ingest_plan;
+mod jobs;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Store failures. Callers treat them all as "store unavailable" except [`StoreError::InvalidUrl`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported backend or cannot be parsed.
+    #[error("store url {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// A migration failed at start.
+    #[error("store migration failed: {0}")]
+    Migration(String),
+    /// The database answered with an error or could not be reached.
+    #[error("store error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// An event to write, already serialized in its EventBridge shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+    /// The event's own `time`, in store milliseconds.
+    pub time: Millis,
+    /// The whole envelope as JSON text.
+    pub body: String,
+}
+
+/// A delivery to create with its event: one (rule, target) pair the event matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// Stable id, sent as `X-Signalbox-Delivery` on every attempt.
+    pub id: String,
+    pub rule: String,
+    /// Index of the target in the rule's `targets` list.
+    pub target: u32,
+}
+
+/// One event with the deliveries its rules produced, written atomically with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWrite {
+    pub event: NewEvent,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What became of one [`EventWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored with its deliveries.
+    Accepted,
+    /// An event with this id was accepted after the dedup cutoff: nothing was written.
+    Duplicate,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for its first or next attempt (possibly leased right now).
+    Pending,
+    /// The target accepted it.
+    Done,
+    /// Given up: a permanent error, or attempts/age exhausted.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The name used in the store, the API and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Done => "done",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// Parses [`DeliveryState::as_str`] back.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "done" => Some(DeliveryState::Done),
+            "dead" => Some(DeliveryState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub rule: String,
+    pub target: u32,
+    pub state: DeliveryState,
+    /// Attempts made so far (since creation or the last manual retry).
+    pub attempts: u32,
+    pub created_at: Millis,
+    /// `max_age` counts from here: creation, or the last manual retry.
+    pub age_from: Millis,
+    pub next_attempt_at: Millis,
+    pub updated_at: Millis,
+    pub last_error: Option<String>,
+    /// HTTP status of the last attempt, when there was one.
+    pub last_status: Option<u16>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+    pub time: Millis,
+    pub accepted_at: Millis,
+    pub body: String,
+}
+
+/// A claimed delivery with the event it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub delivery: Delivery,
+    /// The event's JSON body (as in [`NewEvent::body`]).
+    pub event_body: String,
+    /// When the event was accepted, for end-to-end latency.
+    pub accepted_at: Millis,
+}
+
+/// How an attempt ended, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptRecord {
+    /// Delivered: state becomes `done`.
+    Done { status: Option<u16> },
+    /// Try again at `next_attempt_at`: state stays `pending`.
+    Retry {
+        next_attempt_at: Millis,
+        error: String,
+        status: Option<u16>,
+    },
+    /// Give up: state becomes `dead`.
+    Dead { error: String, status: Option<u16> },
+}
+
+/// Number of deliveries in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    pub pending: u64,
+    pub done: u64,
+    pub dead: u64,
+}
+
+/// Durable storage of events and deliveries. Implementations must be safe to share by several
+/// processes on one database (PostgreSQL) — leases decide who attempts a delivery.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes every event and its deliveries in ONE transaction, committed before returning.
+    /// An event whose id already exists with `accepted_at >= dedup_cutoff` is a duplicate: it and
+    /// its deliveries are not written. An existing id accepted before the cutoff is replaced
+    /// (`accepted_at = now`, new body) and its new deliveries are added. Within `writes`, a
+    /// repeated id is a duplicate of its first occurrence. Deliveries are created `pending`, due at
+    /// `now`, with `attempts = 0`. Returns one outcome per write, in order.
+    async fn ingest(
+        &self,
+        writes: &[EventWrite],
+        now: Millis,
+        dedup_cutoff: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// Leases up to `limit` pending deliveries due at `now` whose lease has expired (or never
+    /// existed) to `owner` until `lease_until`, oldest due first. Two concurrent callers never get
+    /// the same delivery while a lease is valid.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Records an attempt's outcome (attempts += 1, lease cleared) if `owner` still holds the
+    /// lease. Returns false when the lease was lost (nothing written).
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        owner: &str,
+        now: Millis,
+        record: &AttemptRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Clears `owner`'s leases on these deliveries without counting an attempt (graceful stop).
+    async fn release(&self, delivery_ids: &[String], owner: &str) -> Result<(), StoreError>;
+
+    /// The event with this id.
+    async fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// The deliveries of one event, oldest first.
+    async fn event_deliveries(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError>;
+
+    /// One delivery.
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// Deliveries, optionally of one state, ordered by id, starting after the id `after`
+    /// (keyset pagination), at most `limit`.
+    async fn list_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Manual retry: puts the delivery back to `pending`, due now, `attempts = 0`, `age_from = now`,
+    /// lease cleared. Returns the updated delivery, or None when there is no such id.
+    async fn retry_delivery(&self, id: &str, now: Millis) -> Result<Option<Delivery>, StoreError>;
+
+    /// Deliveries per state.
+    async fn count_by_state(&self) -> Result<StateCounts, StoreError>;
+
+    /// The earliest `next_attempt_at` of a pending delivery, if any (to sleep until then).
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Options for [`open`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub max_connections: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { max_connections: 8 }
+    }
+}
+
+/// Opens the store named by `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`,
+/// `postgresql://…`), creating the SQLite file and its directory if needed, and applies
+/// migrations.
+pub async fn open(url: &str, opts: &OpenOptions) -> Result<Box<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteStore::open(url, opts).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(PostgresStore::open(url, opts).await?))
+    } else {
+        Err(StoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: "expected sqlite://PATH or postgres://…".into(),
+        })
+    }
+}

@@ -1,0 +1,330 @@
+//! PostgreSQL backend: several instances may share one database; `FOR UPDATE SKIP LOCKED`
+//! keeps their claims apart.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::jobs::{self, AttemptColumns};
+use crate::{
+    AttemptRecord, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis, OpenOptions,
+    StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A [`Store`] in a PostgreSQL database (`postgres://…`).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database named by `url` and applies migrations, in the connection's
+    /// default schema.
+    pub async fn open(url: &str, opts: &OpenOptions) -> Result<Self, StoreError> {
+        Self::connect(url, None, opts).await
+    }
+
+    /// As [`PostgresStore::open`], but every table lives in `schema`, which is created if
+    /// missing: every pooled connection sets its `search_path` to it. Lets tests (or tenants)
+    /// share one database. `schema` is lowercase ASCII letters, digits and `_`, not starting
+    /// with a digit, at most 63 bytes.
+    pub async fn open_in_schema(
+        url: &str,
+        schema: &str,
+        opts: &OpenOptions,
+    ) -> Result<Self, StoreError> {
+        if !is_plain_identifier(schema) {
+            return Err(StoreError::InvalidUrl {
+                url: url.to_string(),
+                reason: format!(
+                    "schema {schema:?}: use 1-63 lowercase letters, digits and _, not starting \
+                     with a digit"
+                ),
+            });
+        }
+        Self::connect(url, Some(schema), opts).await
+    }
+
+    async fn connect(
+        url: &str,
+        schema: Option<&str>,
+        opts: &OpenOptions,
+    ) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut pool = PgPoolOptions::new().max_connections(opts.max_connections.max(1));
+        if let Some(schema) = schema {
+            // The name was checked by `is_plain_identifier`, so quoting it is enough.
+            let set_path: Arc<str> = format!("SET search_path TO \"{schema}\"").into();
+            pool = pool.after_connect(move |conn, _meta| {
+                let set_path = Arc::clone(&set_path);
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set_path))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(connect).await?;
+        if let Some(schema) = schema {
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&pool)
+                .await?;
+        }
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A schema name safe to splice into SQL between double quotes.
+fn is_plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ingest(
+        &self,
+        writes: &[EventWrite],
+        now: Millis,
+        dedup_cutoff: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let firsts = ingest_plan::first_occurrences(writes);
+        let mut tx = self.pool.begin().await?;
+
+        let mut written = HashSet::with_capacity(firsts.len());
+        for chunk in chunks::split(&firsts) {
+            let mut query = sqlx::query(sql::insert_events(chunk.len()))
+                .bind(now)
+                .bind(dedup_cutoff);
+            for w in chunk {
+                let e = &w.event;
+                query = query
+                    .bind(e.id.as_str())
+                    .bind(e.source.as_str())
+                    .bind(e.detail_type.as_str())
+                    .bind(e.time)
+                    .bind(e.body.as_str());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                written.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+
+        let deliveries: Vec<_> = firsts
+            .iter()
+            .filter(|w| written.contains(&w.event.id))
+            .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
+            .collect();
+        for chunk in chunks::split(&deliveries) {
+            let mut query = sqlx::query(sql::insert_deliveries(chunk.len())).bind(now);
+            for (event_id, d) in chunk {
+                query = query
+                    .bind(d.id.as_str())
+                    .bind(*event_id)
+                    .bind(d.rule.as_str())
+                    .bind(rows::to_i32(d.target, "target")?);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        tx.commit().await?;
+        Ok(ingest_plan::outcomes(writes, &written))
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(sql::CLAIM_POSTGRES)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let deliveries = claimed
+            .iter()
+            .map(rows::delivery)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut events = HashMap::with_capacity(deliveries.len());
+        for chunk in chunks::split(&jobs::event_ids(&deliveries)) {
+            let mut query = sqlx::query(sql::select_event_bodies(chunk.len()));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let (id, body, accepted_at) = rows::event_body(&row)?;
+                events.insert(id, (body, accepted_at));
+            }
+        }
+        tx.commit().await?;
+        jobs::assemble(deliveries, &events)
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        owner: &str,
+        now: Millis,
+        record: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let cols = AttemptColumns::of(record);
+        let done = sqlx::query(sql::RECORD_ATTEMPT)
+            .bind(delivery_id)
+            .bind(owner)
+            .bind(cols.state)
+            .bind(now)
+            .bind(cols.next_attempt_at)
+            .bind(cols.last_error)
+            .bind(cols.last_status)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, delivery_ids: &[String], owner: &str) -> Result<(), StoreError> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in chunks::split(delivery_ids) {
+            let mut query = sqlx::query(sql::release(chunk.len())).bind(owner);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query(sql::SELECT_EVENT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::event).transpose()
+    }
+
+    async fn event_deliveries(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let found = sqlx::query(sql::SELECT_EVENT_DELIVERIES)
+            .bind(event_id)
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::delivery).collect()
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(sql::SELECT_DELIVERY)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut query = sqlx::query(sql::list_deliveries(state.is_some(), after.is_some()));
+        if let Some(state) = state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let found = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        found.iter().map(rows::delivery).collect()
+    }
+
+    async fn retry_delivery(&self, id: &str, now: Millis) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(sql::RETRY_DELIVERY)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn count_by_state(&self) -> Result<StateCounts, StoreError> {
+        let found = sqlx::query(sql::COUNT_BY_STATE)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = Vec::with_capacity(found.len());
+        for row in &found {
+            counts.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
+        }
+        Ok(rows::state_counts(counts))
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        let found = sqlx::query(sql::PENDING_HEAD)
+            .bind(i64::from(due::HEAD))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut head = Vec::with_capacity(found.len());
+        for row in &found {
+            head.push((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
+        }
+        let complete = head.len() < due::HEAD as usize;
+        Ok(due::earliest_claimable(&head, complete))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_identifier;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(is_plain_identifier("t_0123abc"));
+        assert!(!is_plain_identifier(""));
+        assert!(!is_plain_identifier("1abc"));
+        assert!(!is_plain_identifier("a\"; drop"));
+        assert!(!is_plain_identifier("Upper"));
+        assert!(!is_plain_identifier(&"a".repeat(64)));
+    }
+}

@@ -1,0 +1,314 @@
+//! SQLite backend: one file in WAL mode, one writer connection, a pool of readers.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::jobs::{self, AttemptColumns};
+use crate::{
+    AttemptRecord, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis, OpenOptions,
+    StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Every write transaction takes the write lock up front, so it never fails half-way with
+/// SQLITE_BUSY when another process holds the file.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// A [`Store`] in one SQLite file (`sqlite://PATH`) or in memory (`sqlite::memory:`).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// A single connection: SQLite has one writer at a time, and queueing here is cheaper than
+    /// retrying on SQLITE_BUSY.
+    writer: SqlitePool,
+    /// Readers run beside the writer (WAL). The same pool as `writer` in memory.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its directory) the database named by `url` and applies
+    /// migrations. `opts.max_connections` sizes the reader pool.
+    pub async fn open(url: &str, opts: &OpenOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Accepted means durable, even across power loss; batching amortizes the fsync.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(false);
+
+        if is_in_memory(url) {
+            // One connection that never closes: the database lives exactly as long as it.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(connect)
+                .await?;
+            migrate(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+            });
+        }
+
+        if let Some(dir) = connect
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                StoreError::Database(format!("creating directory {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .connect_with(connect)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Closes both pools, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(
+        &self,
+        writes: &[EventWrite],
+        now: Millis,
+        dedup_cutoff: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let firsts = ingest_plan::first_occurrences(writes);
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+
+        let mut written = HashSet::with_capacity(firsts.len());
+        for chunk in chunks::split(&firsts) {
+            let mut query = sqlx::query(sql::insert_events(chunk.len()))
+                .bind(now)
+                .bind(dedup_cutoff);
+            for w in chunk {
+                let e = &w.event;
+                query = query
+                    .bind(e.id.as_str())
+                    .bind(e.source.as_str())
+                    .bind(e.detail_type.as_str())
+                    .bind(e.time)
+                    .bind(e.body.as_str());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                written.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+
+        let deliveries: Vec<_> = firsts
+            .iter()
+            .filter(|w| written.contains(&w.event.id))
+            .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
+            .collect();
+        for chunk in chunks::split(&deliveries) {
+            let mut query = sqlx::query(sql::insert_deliveries(chunk.len())).bind(now);
+            for (event_id, d) in chunk {
+                query = query
+                    .bind(d.id.as_str())
+                    .bind(*event_id)
+                    .bind(d.rule.as_str())
+                    .bind(rows::to_i32(d.target, "target")?);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        tx.commit().await?;
+        Ok(ingest_plan::outcomes(writes, &written))
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let claimed = sqlx::query(sql::CLAIM_SQLITE)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        let deliveries = claimed
+            .iter()
+            .map(rows::delivery)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut events = HashMap::with_capacity(deliveries.len());
+        for chunk in chunks::split(&jobs::event_ids(&deliveries)) {
+            let mut query = sqlx::query(sql::select_event_bodies(chunk.len()));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let (id, body, accepted_at) = rows::event_body(&row)?;
+                events.insert(id, (body, accepted_at));
+            }
+        }
+        tx.commit().await?;
+        jobs::assemble(deliveries, &events)
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        owner: &str,
+        now: Millis,
+        record: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let cols = AttemptColumns::of(record);
+        let done = sqlx::query(sql::RECORD_ATTEMPT)
+            .bind(delivery_id)
+            .bind(owner)
+            .bind(cols.state)
+            .bind(now)
+            .bind(cols.next_attempt_at)
+            .bind(cols.last_error)
+            .bind(cols.last_status)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, delivery_ids: &[String], owner: &str) -> Result<(), StoreError> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        for chunk in chunks::split(delivery_ids) {
+            let mut query = sqlx::query(sql::release(chunk.len())).bind(owner);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query(sql::SELECT_EVENT)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(rows::event).transpose()
+    }
+
+    async fn event_deliveries(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let found = sqlx::query(sql::SELECT_EVENT_DELIVERIES)
+            .bind(event_id)
+            .fetch_all(&self.reader)
+            .await?;
+        found.iter().map(rows::delivery).collect()
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(sql::SELECT_DELIVERY)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut query = sqlx::query(sql::list_deliveries(state.is_some(), after.is_some()));
+        if let Some(state) = state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let found = query.bind(i64::from(limit)).fetch_all(&self.reader).await?;
+        found.iter().map(rows::delivery).collect()
+    }
+
+    async fn retry_delivery(&self, id: &str, now: Millis) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(sql::RETRY_DELIVERY)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(rows::delivery).transpose()
+    }
+
+    async fn count_by_state(&self) -> Result<StateCounts, StoreError> {
+        let found = sqlx::query(sql::COUNT_BY_STATE)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut counts = Vec::with_capacity(found.len());
+        for row in &found {
+            counts.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
+        }
+        Ok(rows::state_counts(counts))
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        let found = sqlx::query(sql::PENDING_HEAD)
+            .bind(i64::from(due::HEAD))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut head = Vec::with_capacity(found.len());
+        for row in &found {
+            head.push((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
+        }
+        let complete = head.len() < due::HEAD as usize;
+        Ok(due::earliest_claimable(&head, complete))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,922 @@
+//! The contract of [`Store`], run against every backend: SQLite (a fresh file per test) and
+//! PostgreSQL (a fresh schema per test in `SIGNALBOX_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`). PostgreSQL must be reachable: these tests fail,
+//! not skip, without it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use signalbox_store::{OpenOptions, PostgresStore, Store};
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn postgres_url() -> String {
+    std::env::var("SIGNALBOX_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into())
+}
+
+fn test_options() -> OpenOptions {
+    // Tests run in parallel against one server; keep each pool small.
+    OpenOptions { max_connections: 4 }
+}
+
+/// Where a test's store lives, so it can be reopened and cleaned up.
+enum Location {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        url: String,
+        schema: String,
+    },
+}
+
+/// A fresh, empty store for one test.
+pub struct TestDb {
+    store: Arc<dyn Store>,
+    location: Location,
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A subdirectory that does not exist yet: opening must create it.
+        let url = format!("sqlite://{}/data/signalbox.db", dir.path().display());
+        let store = signalbox_store::open(&url, &test_options())
+            .await
+            .expect("open sqlite");
+        TestDb {
+            store: Arc::from(store),
+            location: Location::Sqlite { _dir: dir, url },
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let schema = format!(
+            "conformance_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let url = postgres_url();
+        let store = PostgresStore::open_in_schema(&url, &schema, &test_options())
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {url} must be reachable for these tests (set SIGNALBOX_TEST_POSTGRES_URL): {e}")
+            });
+        TestDb {
+            store: Arc::new(store),
+            location: Location::Postgres { url, schema },
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Opens the same database again, as a restarted process would.
+    async fn reopen(&self) -> Box<dyn Store> {
+        match &self.location {
+            Location::Sqlite { url, .. } => signalbox_store::open(url, &test_options())
+                .await
+                .expect("reopen sqlite"),
+            Location::Postgres { url, schema } => Box::new(
+                PostgresStore::open_in_schema(url, schema, &test_options())
+                    .await
+                    .expect("reopen postgres"),
+            ),
+        }
+    }
+
+    /// Drops the test's schema (PostgreSQL); the SQLite directory goes with `TempDir`.
+    async fn finish(self) {
+        let TestDb { store, location } = self;
+        drop(store);
+        if let Location::Postgres { url, schema } = location {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("connect for cleanup");
+            let drop_schema = format!("DROP SCHEMA \"{schema}\" CASCADE");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop_schema))
+                .execute(&mut conn)
+                .await
+                .expect("drop test schema");
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// Declares every case once per backend.
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::TestDb::sqlite().await;
+                    super::cases::$case(&db).await;
+                    db.finish().await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::TestDb::postgres().await;
+                    super::cases::$case(&db).await;
+                    db.finish().await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    ingest_accepts_new_events_with_pending_deliveries,
+    ingest_of_nothing_writes_nothing,
+    duplicate_within_cutoff_writes_nothing,
+    same_id_after_cutoff_is_accepted_again,
+    repeated_id_in_one_batch_is_a_duplicate_of_the_first,
+    thousand_event_batch,
+    claim_returns_due_jobs_oldest_first_with_event_body,
+    claim_respects_limit,
+    claim_skips_future_deliveries,
+    leased_deliveries_wait_for_lease_expiry,
+    concurrent_claimers_never_share_a_delivery,
+    record_attempt_transitions,
+    record_attempt_needs_the_lease,
+    release_returns_leases_without_counting_an_attempt,
+    retry_delivery_resets,
+    list_deliveries_pages_by_id,
+    count_by_state_and_next_due,
+    lookups,
+    reopen_keeps_data_and_migrations_are_idempotent,
+);
+
+mod cases {
+    use std::collections::HashSet;
+
+    use signalbox_store::{
+        AttemptRecord, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, NewDelivery,
+        NewEvent, StateCounts, Store,
+    };
+
+    use super::TestDb;
+    use IngestOutcome::{Accepted, Duplicate};
+
+    const FAR: i64 = 1_000_000_000;
+
+    fn write(id: &str, body: &str, deliveries: usize) -> EventWrite {
+        EventWrite {
+            event: NewEvent {
+                id: id.into(),
+                source: "shop.orders".into(),
+                detail_type: "OrderPlaced".into(),
+                time: 42,
+                body: body.into(),
+            },
+            deliveries: (0..deliveries)
+                .map(|i| NewDelivery {
+                    id: format!("{id}/{body}/{i}"),
+                    rule: format!("rule-{i}"),
+                    target: u32::try_from(i).expect("small"),
+                })
+                .collect(),
+        }
+    }
+
+    async fn ingest_one(store: &dyn Store, id: &str, now: i64) -> String {
+        let out = store
+            .ingest(&[write(id, "{}", 1)], now, 0)
+            .await
+            .expect("ingest");
+        assert_eq!(out, [Accepted]);
+        format!("{id}/{{}}/0")
+    }
+
+    async fn claim(store: &dyn Store, owner: &str, now: i64, until: i64, limit: u32) -> Vec<Job> {
+        store
+            .claim_due(owner, now, until, limit)
+            .await
+            .expect("claim")
+    }
+
+    async fn record(store: &dyn Store, id: &str, owner: &str, now: i64, r: &AttemptRecord) -> bool {
+        store
+            .record_attempt(id, owner, now, r)
+            .await
+            .expect("record")
+    }
+
+    fn ids(deliveries: &[Delivery]) -> Vec<&str> {
+        deliveries.iter().map(|d| d.id.as_str()).collect()
+    }
+
+    async fn delivery(store: &dyn Store, id: &str) -> Delivery {
+        store
+            .delivery(id)
+            .await
+            .expect("delivery")
+            .expect("delivery exists")
+    }
+
+    pub async fn ingest_accepts_new_events_with_pending_deliveries(db: &TestDb) {
+        let store = db.store();
+        let out = store
+            .ingest(
+                &[write("e1", "{\"a\":1}", 2), write("e2", "{\"b\":2}", 1)],
+                1_000,
+                0,
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(out, [Accepted, Accepted]);
+
+        let event = store.event("e1").await.expect("event").expect("stored");
+        assert_eq!(event.id, "e1");
+        assert_eq!(event.source, "shop.orders");
+        assert_eq!(event.detail_type, "OrderPlaced");
+        assert_eq!(event.time, 42);
+        assert_eq!(event.accepted_at, 1_000);
+        assert_eq!(event.body, "{\"a\":1}");
+
+        let deliveries = store.event_deliveries("e1").await.expect("deliveries");
+        assert_eq!(deliveries.len(), 2);
+        for (i, d) in deliveries.iter().enumerate() {
+            assert_eq!(d.event_id, "e1");
+            assert_eq!(d.rule, format!("rule-{i}"));
+            assert_eq!(d.target, u32::try_from(i).expect("small"));
+            assert_eq!(d.state, DeliveryState::Pending);
+            assert_eq!(d.attempts, 0);
+            assert_eq!(
+                (d.created_at, d.age_from, d.next_attempt_at, d.updated_at),
+                (1_000, 1_000, 1_000, 1_000)
+            );
+            assert_eq!((d.last_error.as_deref(), d.last_status), (None, None));
+        }
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts {
+                pending: 3,
+                done: 0,
+                dead: 0
+            }
+        );
+    }
+
+    pub async fn ingest_of_nothing_writes_nothing(db: &TestDb) {
+        let store = db.store();
+        assert!(
+            store
+                .ingest(&[], 1_000, 0)
+                .await
+                .expect("ingest")
+                .is_empty()
+        );
+        // An event without deliveries (no rule matched) is still stored.
+        assert_eq!(
+            store
+                .ingest(&[write("e", "{}", 0)], 1_000, 0)
+                .await
+                .expect("ingest"),
+            [Accepted]
+        );
+        assert!(store.event("e").await.expect("event").is_some());
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts::default()
+        );
+    }
+
+    pub async fn duplicate_within_cutoff_writes_nothing(db: &TestDb) {
+        let store = db.store();
+        store
+            .ingest(&[write("e1", "first", 1)], 1_000, 0)
+            .await
+            .expect("ingest");
+        // Accepted at 1000, cutoff 1000: still inside the dedup window.
+        let out = store
+            .ingest(&[write("e1", "second", 2)], 2_000, 1_000)
+            .await
+            .expect("ingest");
+        assert_eq!(out, [Duplicate]);
+        let event = store.event("e1").await.expect("event").expect("stored");
+        assert_eq!((event.body.as_str(), event.accepted_at), ("first", 1_000));
+        assert_eq!(
+            ids(&store.event_deliveries("e1").await.expect("deliveries")),
+            ["e1/first/0"]
+        );
+    }
+
+    pub async fn same_id_after_cutoff_is_accepted_again(db: &TestDb) {
+        let store = db.store();
+        store
+            .ingest(&[write("e1", "first", 1)], 1_000, 0)
+            .await
+            .expect("ingest");
+        let out = store
+            .ingest(&[write("e1", "second", 2)], 5_000, 1_001)
+            .await
+            .expect("ingest");
+        assert_eq!(out, [Accepted]);
+        let event = store.event("e1").await.expect("event").expect("stored");
+        assert_eq!((event.body.as_str(), event.accepted_at), ("second", 5_000));
+        let deliveries = store.event_deliveries("e1").await.expect("deliveries");
+        assert_eq!(
+            ids(&deliveries),
+            ["e1/first/0", "e1/second/0", "e1/second/1"]
+        );
+        assert!(
+            deliveries[1..]
+                .iter()
+                .all(|d| d.created_at == 5_000 && d.attempts == 0)
+        );
+    }
+
+    pub async fn repeated_id_in_one_batch_is_a_duplicate_of_the_first(db: &TestDb) {
+        let store = db.store();
+        let batch = [
+            write("a", "one", 1),
+            write("b", "two", 1),
+            write("a", "three", 1),
+        ];
+        assert_eq!(
+            store.ingest(&batch, 1_000, 0).await.expect("ingest"),
+            [Accepted, Accepted, Duplicate]
+        );
+        assert_eq!(
+            store.event("a").await.expect("event").expect("stored").body,
+            "one"
+        );
+        assert_eq!(
+            ids(&store.event_deliveries("a").await.expect("deliveries")),
+            ["a/one/0"]
+        );
+
+        // Repeats of a stored duplicate are duplicates too; a new id beside them is accepted.
+        let batch = [
+            write("a", "four", 1),
+            write("c", "five", 1),
+            write("a", "six", 1),
+        ];
+        assert_eq!(
+            store.ingest(&batch, 2_000, 0).await.expect("ingest"),
+            [Duplicate, Accepted, Duplicate]
+        );
+        assert_eq!(store.count_by_state().await.expect("count").pending, 3);
+    }
+
+    pub async fn thousand_event_batch(db: &TestDb) {
+        let store = db.store();
+        let batch: Vec<EventWrite> = (0..1_000)
+            .map(|i| write(&format!("e{i:04}"), "{}", 2))
+            .collect();
+        let out = store.ingest(&batch, 1_000, 0).await.expect("ingest");
+        assert_eq!(out, vec![Accepted; 1_000]);
+        assert_eq!(store.count_by_state().await.expect("count").pending, 2_000);
+
+        // Half known (inside the window), half new: chunked statements keep outcomes in order.
+        let batch: Vec<EventWrite> = (500..1_500)
+            .map(|i| write(&format!("e{i:04}"), "{}", 1))
+            .collect();
+        let out = store.ingest(&batch, 2_000, 0).await.expect("ingest");
+        let expected: Vec<IngestOutcome> = (500..1_500)
+            .map(|i| if i < 1_000 { Duplicate } else { Accepted })
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!(store.count_by_state().await.expect("count").pending, 2_500);
+        let last = store.event("e1499").await.expect("event").expect("stored");
+        assert_eq!(last.accepted_at, 2_000);
+    }
+
+    pub async fn claim_returns_due_jobs_oldest_first_with_event_body(db: &TestDb) {
+        let store = db.store();
+        store
+            .ingest(&[write("late", "{\"n\":3}", 1)], 3_000, 0)
+            .await
+            .expect("ingest");
+        store
+            .ingest(&[write("early", "{\"n\":1}", 1)], 1_000, 0)
+            .await
+            .expect("ingest");
+        store
+            .ingest(&[write("mid", "{\"n\":2}", 2)], 2_000, 0)
+            .await
+            .expect("ingest");
+
+        let jobs = claim(store, "w1", 10_000, 20_000, 10).await;
+        let got: Vec<(&str, &str, i64)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.delivery.event_id.as_str(),
+                    j.event_body.as_str(),
+                    j.accepted_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("early", "{\"n\":1}", 1_000),
+                ("mid", "{\"n\":2}", 2_000),
+                ("mid", "{\"n\":2}", 2_000),
+                ("late", "{\"n\":3}", 3_000),
+            ]
+        );
+        assert!(
+            jobs.iter()
+                .all(|j| j.delivery.state == DeliveryState::Pending)
+        );
+        assert!(jobs.iter().all(|j| j.delivery.attempts == 0));
+        assert!(claim(store, "w2", 10_000, 20_000, 10).await.is_empty());
+    }
+
+    pub async fn claim_respects_limit(db: &TestDb) {
+        let store = db.store();
+        for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            ingest_one(store, id, 1_000 + i64::try_from(i).expect("small")).await;
+        }
+        assert!(claim(store, "w", 5_000, FAR, 0).await.is_empty());
+        let first = claim(store, "w", 5_000, FAR, 2).await;
+        let events: Vec<&str> = first.iter().map(|j| j.delivery.event_id.as_str()).collect();
+        assert_eq!(events, ["a", "b"]);
+        let rest = claim(store, "w", 5_000, FAR, 10).await;
+        let events: Vec<&str> = rest.iter().map(|j| j.delivery.event_id.as_str()).collect();
+        assert_eq!(events, ["c", "d", "e"]);
+    }
+
+    pub async fn claim_skips_future_deliveries(db: &TestDb) {
+        let store = db.store();
+        ingest_one(store, "now", 1_000).await;
+        ingest_one(store, "later", 5_000).await;
+        let jobs = claim(store, "w", 4_999, FAR, 10).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].delivery.event_id, "now");
+        // Due exactly at `now` counts.
+        let jobs = claim(store, "w", 5_000, FAR, 10).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].delivery.event_id, "later");
+    }
+
+    pub async fn leased_deliveries_wait_for_lease_expiry(db: &TestDb) {
+        let store = db.store();
+        let id = ingest_one(store, "e", 1_000).await;
+        assert_eq!(claim(store, "a", 1_000, 2_000, 10).await.len(), 1);
+        assert!(claim(store, "b", 1_999, 9_000, 10).await.is_empty());
+        // The lease ends at 2000: from then on anyone may take it over.
+        let taken = claim(store, "b", 2_000, 9_000, 10).await;
+        assert_eq!(
+            ids(&taken.into_iter().map(|j| j.delivery).collect::<Vec<_>>()),
+            [id.as_str()]
+        );
+
+        let done = AttemptRecord::Done { status: Some(200) };
+        assert!(!record(store, &id, "a", 2_500, &done).await);
+        assert_eq!(delivery(store, &id).await.attempts, 0);
+        assert!(record(store, &id, "b", 2_500, &done).await);
+        assert_eq!(delivery(store, &id).await.state, DeliveryState::Done);
+    }
+
+    pub async fn concurrent_claimers_never_share_a_delivery(db: &TestDb) {
+        let store = &db.store;
+        let batch: Vec<EventWrite> = (0..150)
+            .map(|i| write(&format!("e{i:03}"), "{}", 2))
+            .collect();
+        store.ingest(&batch, 1_000, 0).await.expect("ingest");
+
+        let claimer = |owner: &'static str| {
+            let store = std::sync::Arc::clone(store);
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..20 {
+                    let jobs = claim(&*store, owner, 2_000, FAR, 10).await;
+                    got.extend(jobs.into_iter().map(|j| j.delivery.id));
+                    tokio::task::yield_now().await;
+                }
+                got
+            })
+        };
+        let (a, b) = (claimer("a"), claimer("b"));
+        let (a, b) = (a.await.expect("claimer a"), b.await.expect("claimer b"));
+        let rest: Vec<String> = claim(&**store, "c", 2_000, FAR, 1_000)
+            .await
+            .into_iter()
+            .map(|j| j.delivery.id)
+            .collect();
+
+        let all: Vec<&String> = a.iter().chain(&b).chain(&rest).collect();
+        let unique: HashSet<&String> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len(), "a delivery was claimed twice");
+        assert_eq!(all.len(), 300, "every delivery is claimed exactly once");
+        assert!(
+            !a.is_empty() && !b.is_empty(),
+            "both claimers made progress"
+        );
+    }
+
+    pub async fn record_attempt_transitions(db: &TestDb) {
+        let store = db.store();
+        let id = ingest_one(store, "e", 1_000).await;
+
+        claim(store, "w", 1_000, 2_000, 10).await;
+        let retry = AttemptRecord::Retry {
+            next_attempt_at: 3_000,
+            error: "target answered 503".into(),
+            status: Some(503),
+        };
+        assert!(record(store, &id, "w", 1_100, &retry).await);
+        let d = delivery(store, &id).await;
+        assert_eq!(
+            (d.state, d.attempts, d.next_attempt_at, d.updated_at),
+            (DeliveryState::Pending, 1, 3_000, 1_100)
+        );
+        assert_eq!(
+            (d.last_error.as_deref(), d.last_status),
+            (Some("target answered 503"), Some(503))
+        );
+        // The lease was cleared: recording again without a claim is refused.
+        assert!(!record(store, &id, "w", 1_200, &retry).await);
+
+        assert!(claim(store, "w", 2_999, 9_000, 10).await.is_empty());
+        let jobs = claim(store, "w", 3_000, 9_000, 10).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].delivery.attempts, 1);
+        let done = AttemptRecord::Done { status: Some(204) };
+        assert!(record(store, &id, "w", 3_100, &done).await);
+        let d = delivery(store, &id).await;
+        assert_eq!(
+            (d.state, d.attempts, d.next_attempt_at, d.updated_at),
+            (DeliveryState::Done, 2, 3_000, 3_100)
+        );
+        assert_eq!((d.last_error.as_deref(), d.last_status), (None, Some(204)));
+        // Done is final: no more claims, no more records.
+        assert!(claim(store, "w", FAR, FAR + 1, 10).await.is_empty());
+        assert!(!record(store, &id, "w", 3_200, &done).await);
+
+        let dead_id = ingest_one(store, "f", 4_000).await;
+        claim(store, "w", 4_000, 9_000, 10).await;
+        let dead = AttemptRecord::Dead {
+            error: "connection refused".into(),
+            status: None,
+        };
+        assert!(record(store, &dead_id, "w", 4_100, &dead).await);
+        let d = delivery(store, &dead_id).await;
+        assert_eq!(
+            (d.state, d.attempts, d.updated_at),
+            (DeliveryState::Dead, 1, 4_100)
+        );
+        assert_eq!(
+            (d.last_error.as_deref(), d.last_status),
+            (Some("connection refused"), None)
+        );
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts {
+                pending: 0,
+                done: 1,
+                dead: 1
+            }
+        );
+    }
+
+    pub async fn record_attempt_needs_the_lease(db: &TestDb) {
+        let store = db.store();
+        let id = ingest_one(store, "e", 1_000).await;
+        let done = AttemptRecord::Done { status: Some(200) };
+        // Never claimed.
+        assert!(!record(store, &id, "w", 1_000, &done).await);
+        claim(store, "owner", 1_000, 5_000, 10).await;
+        assert!(!record(store, &id, "intruder", 1_100, &done).await);
+        assert!(!record(store, "no-such-id", "owner", 1_100, &done).await);
+        let d = delivery(store, &id).await;
+        assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+        assert!(record(store, &id, "owner", 1_100, &done).await);
+    }
+
+    pub async fn release_returns_leases_without_counting_an_attempt(db: &TestDb) {
+        let store = db.store();
+        let a = ingest_one(store, "a", 1_000).await;
+        let b = ingest_one(store, "b", 1_000).await;
+        assert_eq!(claim(store, "w1", 1_000, FAR, 10).await.len(), 2);
+
+        // Someone else's release changes nothing.
+        store
+            .release(&[a.clone(), b.clone()], "w2")
+            .await
+            .expect("release");
+        assert!(claim(store, "w3", 1_000, FAR, 10).await.is_empty());
+
+        store
+            .release(std::slice::from_ref(&a), "w1")
+            .await
+            .expect("release");
+        store.release(&[], "w1").await.expect("release nothing");
+        let jobs = claim(store, "w3", 1_000, FAR, 10).await;
+        assert_eq!(
+            ids(&jobs.into_iter().map(|j| j.delivery).collect::<Vec<_>>()),
+            [a.as_str()]
+        );
+        assert_eq!(delivery(store, &a).await.attempts, 0);
+        // The released lease is gone: the old owner cannot record on it.
+        let done = AttemptRecord::Done { status: None };
+        assert!(!record(store, &a, "w1", 1_100, &done).await);
+        assert!(record(store, &b, "w1", 1_100, &done).await);
+    }
+
+    pub async fn retry_delivery_resets(db: &TestDb) {
+        let store = db.store();
+        let id = ingest_one(store, "e", 1_000).await;
+        claim(store, "w", 1_000, 5_000, 10).await;
+        let dead = AttemptRecord::Dead {
+            error: "410 gone".into(),
+            status: Some(410),
+        };
+        assert!(record(store, &id, "w", 1_500, &dead).await);
+
+        let d = store
+            .retry_delivery(&id, 9_000)
+            .await
+            .expect("retry")
+            .expect("exists");
+        assert_eq!(d.id, id);
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.attempts, 0);
+        assert_eq!(
+            (d.age_from, d.next_attempt_at, d.updated_at, d.created_at),
+            (9_000, 9_000, 9_000, 1_000)
+        );
+        assert_eq!(delivery(store, &id).await, d);
+        assert!(claim(store, "w", 8_999, FAR, 10).await.is_empty());
+        assert_eq!(claim(store, "w", 9_000, 9_500, 10).await.len(), 1);
+
+        // Retrying a leased delivery clears the lease: its holder can no longer record.
+        store
+            .retry_delivery(&id, 9_100)
+            .await
+            .expect("retry")
+            .expect("exists");
+        let done = AttemptRecord::Done { status: None };
+        assert!(!record(store, &id, "w", 9_200, &done).await);
+        assert_eq!(claim(store, "v", 9_100, 9_500, 10).await.len(), 1);
+
+        assert_eq!(
+            store
+                .retry_delivery("no-such-id", 9_000)
+                .await
+                .expect("retry"),
+            None
+        );
+    }
+
+    pub async fn list_deliveries_pages_by_id(db: &TestDb) {
+        let store = db.store();
+        let batch: Vec<EventWrite> = ["q", "c", "x", "a", "m", "z", "f"]
+            .iter()
+            .map(|id| write(id, "{}", 1))
+            .collect();
+        store.ingest(&batch, 1_000, 0).await.expect("ingest");
+        let mut all: Vec<String> = batch.iter().map(|w| w.deliveries[0].id.clone()).collect();
+        all.sort();
+
+        // Two dead, one done.
+        claim(store, "w", 1_000, FAR, 10).await;
+        let dead = AttemptRecord::Dead {
+            error: "no".into(),
+            status: None,
+        };
+        let done = AttemptRecord::Done { status: None };
+        for (id, outcome) in [(&all[1], &dead), (&all[4], &dead), (&all[2], &done)] {
+            assert!(record(store, id, "w", 1_100, outcome).await);
+        }
+
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .list_deliveries(None, after.as_deref(), 3)
+                .await
+                .expect("list");
+            assert!(page.len() <= 3);
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(|d| d.id.clone());
+            seen.extend(page.into_iter().map(|d| d.id));
+        }
+        assert_eq!(seen, all);
+
+        let pending = store
+            .list_deliveries(Some(DeliveryState::Pending), None, 3)
+            .await
+            .expect("list");
+        assert_eq!(
+            ids(&pending),
+            [&all[0], &all[3], &all[5]].map(String::as_str)
+        );
+        let rest = store
+            .list_deliveries(Some(DeliveryState::Pending), Some(&all[5]), 3)
+            .await
+            .expect("list");
+        assert_eq!(ids(&rest), [all[6].as_str()]);
+        let dead = store
+            .list_deliveries(Some(DeliveryState::Dead), None, 10)
+            .await
+            .expect("list");
+        assert_eq!(ids(&dead), [all[1].as_str(), all[4].as_str()]);
+        assert!(dead.iter().all(|d| d.state == DeliveryState::Dead));
+        let done = store
+            .list_deliveries(Some(DeliveryState::Done), None, 10)
+            .await
+            .expect("list");
+        assert_eq!(ids(&done), [all[2].as_str()]);
+        assert!(
+            store
+                .list_deliveries(None, None, 0)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+
+    pub async fn count_by_state_and_next_due(db: &TestDb) {
+        let store = db.store();
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts::default()
+        );
+        assert_eq!(store.next_due().await.expect("next due"), None);
+
+        let a = ingest_one(store, "a", 2_000).await;
+        let b = ingest_one(store, "b", 3_000).await;
+        assert_eq!(store.next_due().await.expect("next due"), Some(2_000));
+
+        // A leased delivery is due again when its lease ends, not before.
+        let jobs = claim(store, "w", 2_000, 10_000, 1).await;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(store.next_due().await.expect("next due"), Some(3_000));
+        let retry = AttemptRecord::Retry {
+            next_attempt_at: 7_000,
+            error: "e".into(),
+            status: None,
+        };
+        assert!(record(store, &a, "w", 2_100, &retry).await);
+        claim(store, "w", 3_000, 5_000, 10).await;
+        assert_eq!(store.next_due().await.expect("next due"), Some(5_000));
+
+        let done = AttemptRecord::Done { status: Some(200) };
+        assert!(record(store, &b, "w", 3_100, &done).await);
+        assert_eq!(store.next_due().await.expect("next due"), Some(7_000));
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts {
+                pending: 1,
+                done: 1,
+                dead: 0
+            }
+        );
+        claim(store, "w", 7_000, 8_000, 10).await;
+        let dead = AttemptRecord::Dead {
+            error: "e".into(),
+            status: None,
+        };
+        assert!(record(store, &a, "w", 7_100, &dead).await);
+        assert_eq!(store.next_due().await.expect("next due"), None);
+        assert_eq!(
+            store.count_by_state().await.expect("count"),
+            StateCounts {
+                pending: 0,
+                done: 1,
+                dead: 1
+            }
+        );
+    }
+
+    pub async fn lookups(db: &TestDb) {
+        let store = db.store();
+        store.ping().await.expect("ping");
+        assert_eq!(store.event("missing").await.expect("event"), None);
+        assert_eq!(store.delivery("missing").await.expect("delivery"), None);
+        assert!(
+            store
+                .event_deliveries("missing")
+                .await
+                .expect("deliveries")
+                .is_empty()
+        );
+
+        store
+            .ingest(&[write("e", "{}", 3)], 1_000, 0)
+            .await
+            .expect("ingest");
+        let deliveries = store.event_deliveries("e").await.expect("deliveries");
+        assert_eq!(deliveries.len(), 3);
+        for d in &deliveries {
+            assert_eq!(&delivery(store, &d.id).await, d);
+        }
+        // Deliveries added later (replacement after the cutoff) come after the older ones.
+        store
+            .ingest(&[write("e", "0", 1)], 5_000, 2_000)
+            .await
+            .expect("ingest");
+        let deliveries = store.event_deliveries("e").await.expect("deliveries");
+        assert_eq!(deliveries.last().map(|d| d.id.as_str()), Some("e/0/0"));
+    }
+
+    pub async fn reopen_keeps_data_and_migrations_are_idempotent(db: &TestDb) {
+        let id = ingest_one(db.store(), "e", 1_000).await;
+        db.store()
+            .claim_due("w", 1_000, 5_000, 10)
+            .await
+            .expect("claim");
+        for _ in 0..2 {
+            let again = db.reopen().await;
+            assert_eq!(
+                again
+                    .event("e")
+                    .await
+                    .expect("event")
+                    .map(|e| e.accepted_at),
+                Some(1_000)
+            );
+            assert_eq!(
+                again
+                    .delivery(&id)
+                    .await
+                    .expect("delivery")
+                    .map(|d| d.attempts),
+                Some(0)
+            );
+            // The lease survived the restart.
+            assert!(claim(&*again, "v", 1_000, 5_000, 10).await.is_empty());
+            assert_eq!(
+                again
+                    .ingest(&[write("e", "{}", 1)], 2_000, 0)
+                    .await
+                    .expect("ingest"),
+                [Duplicate]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = signalbox_store::open("sqlite::memory:", &OpenOptions::default())
+        .await
+        .expect("open in memory");
+    let write = signalbox_store::EventWrite {
+        event: signalbox_store::NewEvent {
+            id: "e".into(),
+            source: "s".into(),
+            detail_type: "d".into(),
+            time: 1,
+            body: "{}".into(),
+        },
+        deliveries: vec![signalbox_store::NewDelivery {
+            id: "d".into(),
+            rule: "r".into(),
+            target: 0,
+        }],
+    };
+    store.ingest(&[write], 1_000, 0).await.expect("ingest");
+    let jobs = store.claim_due("w", 1_000, 2_000, 10).await.expect("claim");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        store.event("e").await.expect("event").map(|e| e.body),
+        Some("{}".into())
+    );
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_rejected() {
+    let Err(err) = signalbox_store::open("mysql://localhost/x", &OpenOptions::default()).await
+    else {
+        panic!("mysql is not a backend");
+    };
+    assert!(
+        matches!(err, signalbox_store::StoreError::InvalidUrl { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_schema_names_are_checked() {
+    let Err(err) =
+        PostgresStore::open_in_schema(&postgres_url(), "bad\"name", &test_options()).await
+    else {
+        panic!("quotes are refused");
+    };
+    assert!(
+        matches!(err, signalbox_store::StoreError::InvalidUrl { .. }),
+        "{err}"
+    );
+}

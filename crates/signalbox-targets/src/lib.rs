@@ -1,0 +1,91 @@
+#![forbid(unsafe_code)]
+//! Targets: where deliveries go. Each kind implements [`Target`]; [`build`] is the one registry
+//! that turns a target's config into a runnable target.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use signalbox_config::{TargetConfig, TargetKind};
+
+mod log;
+mod outcome;
+pub mod template;
+mod webhook;
+
+pub use log::LogTarget;
+pub use outcome::{AttemptOutcome, classify_status, parse_retry_after};
+pub use webhook::WebhookTarget;
+
+/// One attempt to deliver one event through one target.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryRequest<'a> {
+    /// Stable across attempts; sent as `X-Signalbox-Delivery`.
+    pub delivery_id: &'a str,
+    /// The event in its EventBridge shape.
+    pub event: &'a Value,
+    /// The rule that matched.
+    pub rule: &'a str,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// A place deliveries go: a webhook, a log line, later notification channels and sinks.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// The config key of this kind (`webhook`, `log`).
+    fn kind(&self) -> &'static str;
+    /// Makes one attempt. Never panics on bad input; every failure is an [`AttemptOutcome`].
+    async fn deliver(&self, request: &DeliveryRequest<'_>) -> AttemptOutcome;
+}
+
+/// A target whose config cannot be turned into a runnable target.
+#[derive(Debug, thiserror::Error)]
+#[error("rules.{rule}.targets[{index}]: {reason}")]
+pub struct BuildError {
+    /// Rule the target belongs to.
+    pub rule: String,
+    /// Position in the rule's `targets` list.
+    pub index: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Shared resources targets are built with.
+#[derive(Clone)]
+pub struct BuildContext {
+    /// One HTTP client for every HTTP target, so connections are pooled.
+    pub http: reqwest::Client,
+}
+
+impl BuildContext {
+    /// A context with a default HTTP client.
+    pub fn new() -> Result<BuildContext, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("signalbox/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(BuildContext { http })
+    }
+}
+
+/// The registry: builds the target described by `config` (target `index` of rule `rule`).
+pub fn build(
+    rule: &str,
+    index: usize,
+    config: &TargetConfig,
+    ctx: &BuildContext,
+) -> Result<Arc<dyn Target>, BuildError> {
+    let err = |reason: String| BuildError {
+        rule: rule.to_string(),
+        index,
+        reason,
+    };
+    let target: Arc<dyn Target> = match config.kind() {
+        TargetKind::Webhook(w) => Arc::new(WebhookTarget::new(w, ctx.http.clone()).map_err(err)?),
+        TargetKind::Log(l) => Arc::new(LogTarget::new(l).map_err(err)?),
+    };
+    Ok(target)
+}

@@ -1,0 +1,75 @@
+#![forbid(unsafe_code)]
+//! The `signalbox` binary: CLI and wiring. Everything it runs lives in the library crates.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod serve;
+mod validate;
+
+/// Event router, scheduler and monitor for CI/CD and operations.
+#[derive(Debug, Parser)]
+#[command(name = "signalbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: HTTP API, rules and the delivery dispatcher.
+    Serve {
+        /// Config file or directory of *.yaml files.
+        #[arg(long, short, env = "SIGNALBOX_CONFIG", default_value = "signalbox.yaml")]
+        config: PathBuf,
+    },
+    /// Check a config file or directory; print every error with file, line and column.
+    Validate {
+        /// Config file or directory.
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            init_logging();
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve::run(&config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "signalbox stopped");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Validate { path } => validate::run(&path),
+    }
+}
+
+/// JSON lines when stderr is not a terminal (a service manager, a container), pretty otherwise.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SIGNALBOX_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    }
+}

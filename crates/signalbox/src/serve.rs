@@ -1,0 +1,167 @@
+//! `signalbox serve`: wires store, router, ingest, dispatcher and HTTP, and stops gracefully.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, anyhow};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use signalbox_core::metric_names as m;
+use signalbox_engine::{Dispatcher, DispatcherOptions, IngestOptions, Ingestor, Router};
+use signalbox_store::OpenOptions;
+use signalbox_targets::BuildContext;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Latency buckets in seconds: from a fast local webhook to a slow retried one.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0, 3600.0,
+];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let loaded = signalbox_config::load(config_path).map_err(|ds| {
+        let text: Vec<String> = ds.iter().map(ToString::to_string).collect();
+        anyhow!("invalid config:\n{}", text.join("\n"))
+    })?;
+    let config = loaded.config;
+    let ctx = BuildContext::new().context("building the HTTP client")?;
+    let router = Router::build(&config, &ctx).map_err(|es| {
+        let text: Vec<String> = es
+            .iter()
+            .map(|e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
+                Some(at) => format!("{at}: {e}"),
+                None => e.to_string(),
+            })
+            .collect();
+        anyhow!("invalid rules:\n{}", text.join("\n"))
+    })?;
+    let router = Arc::new(router);
+
+    let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(m::DELIVERY_LATENCY.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::ATTEMPT_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::INGEST_COMMIT_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::INGEST_BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+
+    let store = signalbox_store::open(
+        &config.store.url,
+        &OpenOptions {
+            max_connections: config.store.max_connections,
+        },
+    )
+    .await
+    .with_context(|| format!("opening the store {}", redact_url(&config.store.url)))?;
+    let store: Arc<dyn signalbox_store::Store> = Arc::from(store);
+
+    let wake = Arc::new(Notify::new());
+    let (ingest, committer) = Ingestor::start(
+        store.clone(),
+        router.clone(),
+        IngestOptions {
+            max_batch_events: config.server.group_commit_max.max(1),
+            dedup_window: config.server.dedup_window,
+            ..IngestOptions::default()
+        },
+        wake.clone(),
+    );
+    let stop_dispatch = CancellationToken::new();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        router.clone(),
+        DispatcherOptions {
+            lease: config.store.lease,
+            poll_interval: config.store.poll_interval,
+            shutdown_grace: config.server.shutdown_grace,
+            ..DispatcherOptions::new()
+        },
+        wake.clone(),
+    );
+    let dispatcher = tokio::spawn(dispatcher.run(stop_dispatch.clone()));
+
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let body_limit = usize::try_from(config.server.body_limit.0).unwrap_or(usize::MAX);
+    let app = signalbox_server::app(signalbox_server::AppState {
+        ingest,
+        store: store.clone(),
+        dispatcher_wake: wake,
+        metrics: Some(prometheus),
+        body_limit,
+        shutting_down: shutting_down.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        addr = %addr,
+        rules = router.rule_count(),
+        store = %redact_url(&config.store.url),
+        "listening"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop_signal().await;
+            shutting_down.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: no new requests");
+        })
+        .await
+        .context("serving HTTP")?;
+    // Intake has stopped; the committer drains what was queued once the last handle is dropped.
+    committer.await.context("ingest committer")?;
+    stop_dispatch.cancel();
+    dispatcher.await.context("dispatcher")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// The store URL without its password, for logs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}
