@@ -27,11 +27,11 @@ pub fn postgres_url() -> String {
 
 /// Creates a fresh schema and returns a store URL whose connections use it.
 pub async fn postgres_schema_url() -> String {
-    use sqlx::Executor;
     let base = postgres_url();
     let schema = format!("e2e_{}", uuid::Uuid::now_v7().simple());
     let pool = sqlx::PgPool::connect(&base).await.expect("PostgreSQL must be reachable for tests");
-    pool.execute(format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.unwrap();
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
