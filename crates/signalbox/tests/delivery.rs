@@ -293,3 +293,28 @@ async fn rules_test_endpoint() {
     assert_eq!(s, 400);
     assert_eq!(b["error"]["code"], "invalid_request");
 }
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_deliveries_first() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&receiver)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/sb.db", dir.path().display());
+    let mut server = Server::start(dir.path(), &config(&store, &receiver.uri(), ""));
+    post_json(&server.url("/v1/events"), &deploy("slow-1", "prod")).await;
+    eventually(Duration::from_secs(10), "the request reaches the receiver", || async {
+        (!receiver.received_requests().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let status = server.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+
+    // Started again on the same store: the delivery was recorded as done before the exit.
+    let server = Server::start_with(&server.config);
+    let ev = delivery_of(&server, "slow-1").await;
+    assert_eq!(ev["deliveries"][0]["state"], "done", "{ev}");
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+}

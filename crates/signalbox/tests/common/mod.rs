@@ -46,6 +46,8 @@ impl Server {
     }
 
     /// Starts the server on an existing config and waits until it listens.
+    // The child is kept in the returned Server, whose Drop waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start_with(config: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
             .arg("serve")
@@ -72,21 +74,23 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["message"] == "listening" {
-                            let addr = v["addr"].as_str().unwrap().to_string();
-                            return Server {
-                                child: Some(child),
-                                base: format!("http://{addr}"),
-                                config: config.to_path_buf(),
-                                logs: rx,
-                            };
-                        }
+                    let listening = serde_json::from_str::<Value>(&line)
+                        .ok()
+                        .filter(|v| v["message"] == "listening")
+                        .and_then(|v| v["addr"].as_str().map(str::to_string));
+                    if let Some(addr) = listening {
+                        return Server {
+                            child: Some(child),
+                            base: format!("http://{addr}"),
+                            config: config.to_path_buf(),
+                            logs: rx,
+                        };
                     }
                     seen.push(line);
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("signalbox did not start listening; stderr:\n{}", seen.join("\n"));
                 }
             }
