@@ -249,7 +249,9 @@ fn required_string(
     index: Option<usize>,
 ) -> Result<String, EnvelopeError> {
     match obj.remove(field) {
-        None | Some(Value::Null) => Err(EnvelopeError::field(index, field, "missing required field")),
+        None | Some(Value::Null) => {
+            Err(EnvelopeError::field(index, field, "missing required field"))
+        }
         Some(Value::String(s)) if s.is_empty() => {
             Err(EnvelopeError::field(index, field, "must not be empty"))
         }
@@ -292,7 +294,10 @@ impl Event {
         let mut m = Map::with_capacity(8 + self.extra.len());
         m.insert("version".into(), Value::String("0".into()));
         m.insert("id".into(), Value::String(self.id.clone()));
-        m.insert("detail-type".into(), Value::String(self.detail_type.clone()));
+        m.insert(
+            "detail-type".into(),
+            Value::String(self.detail_type.clone()),
+        );
         m.insert("source".into(), Value::String(self.source.clone()));
         for (k, v) in &self.extra {
             m.insert(k.clone(), v.clone());
@@ -355,14 +360,21 @@ mod tests {
     #[test]
     fn non_object_detail_is_refused() {
         let err = parse(r#"{"source":"a","detail-type":"b","detail":[1]}"#).unwrap_err();
-        assert_eq!(err.to_string(), "detail: must be a JSON object, got an array");
+        assert_eq!(
+            err.to_string(),
+            "detail: must be a JSON object, got an array"
+        );
     }
 
     #[test]
     fn bad_json_says_where() {
         let err = parse("{\"source\":").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidJson);
-        assert!(err.message.starts_with("invalid JSON at line 1 column 10"), "{}", err.message);
+        assert!(
+            err.message.starts_with("invalid JSON at line 1 column 10"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

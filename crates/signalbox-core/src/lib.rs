@@ -8,5 +8,5 @@ pub mod ids;
 pub mod metric_names;
 pub mod time;
 
-pub use envelope::{Event, EnvelopeError, parse_events};
+pub use envelope::{EnvelopeError, Event, parse_events};
 pub use error::ErrorCode;

@@ -87,16 +87,28 @@ mod tests {
         let p = policy();
         for i in 0..100 {
             let d = backoff(&p, 4, i as f64 / 100.0);
-            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
+                "{d:?}"
+            );
         }
     }
 
     #[test]
     fn gives_up() {
         let p = policy();
-        assert_eq!(decide(&p, 5, Duration::ZERO, None, 0.0), RetryDecision::OutOfAttempts);
         assert_eq!(
-            decide(&p, 1, Duration::from_secs(3599), Some(Duration::from_secs(2)), 0.0),
+            decide(&p, 5, Duration::ZERO, None, 0.0),
+            RetryDecision::OutOfAttempts
+        );
+        assert_eq!(
+            decide(
+                &p,
+                1,
+                Duration::from_secs(3599),
+                Some(Duration::from_secs(2)),
+                0.0
+            ),
             RetryDecision::TooOld
         );
         assert_eq!(

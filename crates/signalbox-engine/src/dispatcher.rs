@@ -148,8 +148,10 @@ impl Dispatcher {
                 continue; // there may be more due right now
             }
             let sleep = match shared.store.next_due().await {
-                Ok(Some(at)) => Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0))
-                    .min(opts.poll_interval),
+                Ok(Some(at)) => {
+                    Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0))
+                        .min(opts.poll_interval)
+                }
                 _ => opts.poll_interval,
             };
             if sleep.is_zero() && claimed == 0 {
@@ -186,7 +188,9 @@ impl Dispatcher {
         if !left.is_empty() {
             match shared.store.release(&left, &shared.owner).await {
                 Ok(()) => tracing::info!(released = left.len(), "released unfinished deliveries"),
-                Err(e) => tracing::warn!(error = %e, "releasing leases failed; they expire on their own"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "releasing leases failed; they expire on their own")
+                }
             }
         }
     }

@@ -21,7 +21,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// The process can take work: the store answers and shutdown has not begun.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.shutting_down.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting down"}))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting down"})),
+        )
+            .into_response();
     }
     match state.store.ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
@@ -43,9 +47,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "queue depth unavailable for /metrics"),
     }
-    let text = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let text = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response()

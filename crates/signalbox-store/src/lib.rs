@@ -154,7 +154,7 @@ pub struct Job {
 /// How an attempt ended, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptRecord {
-    /// Delivered: state becomes `done`.
+    /// Delivered: state becomes `done` and `last_error` is cleared.
     Done { status: Option<u16> },
     /// Try again at `next_attempt_at`: state stays `pending`.
     Retry {
@@ -192,8 +192,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<IngestOutcome>, StoreError>;
 
     /// Leases up to `limit` pending deliveries due at `now` whose lease has expired (or never
-    /// existed) to `owner` until `lease_until`, oldest due first. Two concurrent callers never get
-    /// the same delivery while a lease is valid.
+    /// existed) to `owner` until `lease_until`, oldest due first (ties by id). A lease is valid
+    /// while `now < lease_until`. Two concurrent callers never get the same delivery while a
+    /// lease is valid.
     async fn claim_due(
         &self,
         owner: &str,
@@ -202,8 +203,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Job>, StoreError>;
 
-    /// Records an attempt's outcome (attempts += 1, lease cleared) if `owner` still holds the
-    /// lease. Returns false when the lease was lost (nothing written).
+    /// Records an attempt's outcome (attempts += 1, `updated_at = now`, lease cleared) if `owner`
+    /// still holds the lease on this pending delivery (an expired lease nobody took over still
+    /// counts). Returns false when the lease was lost, released or never held (nothing written).
     async fn record_attempt(
         &self,
         delivery_id: &str,
@@ -224,8 +226,8 @@ pub trait Store: Send + Sync + 'static {
     /// One delivery.
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
 
-    /// Deliveries, optionally of one state, ordered by id, starting after the id `after`
-    /// (keyset pagination), at most `limit`.
+    /// Deliveries, optionally of one state, ordered by id (bytewise), starting after the id
+    /// `after` (keyset pagination), at most `limit`.
     async fn list_deliveries(
         &self,
         state: Option<DeliveryState>,
@@ -240,7 +242,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries per state.
     async fn count_by_state(&self) -> Result<StateCounts, StoreError>;
 
-    /// The earliest `next_attempt_at` of a pending delivery, if any (to sleep until then).
+    /// The earliest time a pending delivery can be claimed, if any (to sleep until then): its
+    /// `next_attempt_at`, or its lease's end when leased past that, so deliveries in flight do
+    /// not make a dispatcher spin. May be early, never late, when very many are leased.
     async fn next_due(&self) -> Result<Option<Millis>, StoreError>;
 
     /// A cheap round trip, for readiness.

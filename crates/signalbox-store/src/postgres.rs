@@ -11,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::jobs::{self, AttemptColumns};
+use crate::sql::batch;
 use crate::{
     AttemptRecord, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis, OpenOptions,
     StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
@@ -121,7 +122,7 @@ impl Store for PostgresStore {
 
         let mut written = HashSet::with_capacity(firsts.len());
         for chunk in chunks::split(&firsts) {
-            let mut query = sqlx::query(sql::insert_events(chunk.len()))
+            let mut query = sqlx::query(batch::POSTGRES_UPSERT_EVENTS.get(chunk.len()))
                 .bind(now)
                 .bind(dedup_cutoff);
             for w in chunk {
@@ -144,7 +145,8 @@ impl Store for PostgresStore {
             .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
             .collect();
         for chunk in chunks::split(&deliveries) {
-            let mut query = sqlx::query(sql::insert_deliveries(chunk.len())).bind(now);
+            let mut query =
+                sqlx::query(batch::POSTGRES_INSERT_DELIVERIES.get(chunk.len())).bind(now);
             for (event_id, d) in chunk {
                 query = query
                     .bind(d.id.as_str())
@@ -156,7 +158,7 @@ impl Store for PostgresStore {
         }
 
         tx.commit().await?;
-        Ok(ingest_plan::outcomes(writes, &written))
+        Ok(ingest_plan::outcomes(writes, |id| written.contains(id)))
     }
 
     async fn claim_due(
@@ -184,7 +186,7 @@ impl Store for PostgresStore {
 
         let mut events = HashMap::with_capacity(deliveries.len());
         for chunk in chunks::split(&jobs::event_ids(&deliveries)) {
-            let mut query = sqlx::query(sql::select_event_bodies(chunk.len()));
+            let mut query = sqlx::query(batch::POSTGRES_EVENT_BODIES.get(chunk.len()));
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -224,7 +226,7 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await?;
         for chunk in chunks::split(delivery_ids) {
-            let mut query = sqlx::query(sql::release(chunk.len())).bind(owner);
+            let mut query = sqlx::query(batch::POSTGRES_RELEASE.get(chunk.len())).bind(owner);
             for id in chunk {
                 query = query.bind(id.as_str());
             }

@@ -151,6 +151,7 @@ conformance!(
     claim_skips_future_deliveries,
     leased_deliveries_wait_for_lease_expiry,
     concurrent_claimers_never_share_a_delivery,
+    concurrent_ingests_accept_each_id_once,
     record_attempt_transitions,
     record_attempt_needs_the_lease,
     release_returns_leases_without_counting_an_attempt,
@@ -521,6 +522,42 @@ mod cases {
             !a.is_empty() && !b.is_empty(),
             "both claimers made progress"
         );
+    }
+
+    pub async fn concurrent_ingests_accept_each_id_once(db: &TestDb) {
+        let store = &db.store;
+        // The same ids in opposite orders: overlapping batches must neither deadlock nor both win.
+        let ingester = |reverse: bool| {
+            let store = std::sync::Arc::clone(store);
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for round in 0..10 {
+                    let mut ids: Vec<usize> = (round * 20..round * 20 + 40).collect();
+                    if reverse {
+                        ids.reverse();
+                    }
+                    let batch: Vec<EventWrite> = ids
+                        .iter()
+                        .map(|i| write(&format!("e{i:03}"), &format!("{reverse}"), 1))
+                        .collect();
+                    let out = store.ingest(&batch, 1_000, 0).await.expect("ingest");
+                    outcomes.extend(batch.iter().map(|w| w.event.id.clone()).zip(out));
+                }
+                outcomes
+            })
+        };
+        let (a, b) = (ingester(false), ingester(true));
+        let (a, b) = (a.await.expect("ingester a"), b.await.expect("ingester b"));
+        let accepted: Vec<&String> = a
+            .iter()
+            .chain(&b)
+            .filter(|(_, o)| *o == Accepted)
+            .map(|(id, _)| id)
+            .collect();
+        let unique: HashSet<&String> = accepted.iter().copied().collect();
+        assert_eq!(unique.len(), accepted.len(), "an id was accepted twice");
+        assert_eq!(unique.len(), 220);
+        assert_eq!(store.count_by_state().await.expect("count").pending, 220);
     }
 
     pub async fn record_attempt_transitions(db: &TestDb) {

@@ -39,11 +39,20 @@ impl Target for LogTarget {
         let message = match &self.message {
             Some(t) => match t.render(req.event, req.rule) {
                 Ok(m) => m,
-                Err(error) => return AttemptOutcome::Permanent { error, status: None },
+                Err(error) => {
+                    return AttemptOutcome::Permanent {
+                        error,
+                        status: None,
+                    };
+                }
             },
             None => req.event.to_string(),
         };
-        let event_id = req.event.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+        let event_id = req
+            .event
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
         macro_rules! emit {
             ($lvl:ident) => {
                 tracing::$lvl!(target: "signalbox::delivery", rule = req.rule, event_id, delivery_id = req.delivery_id, "{message}")

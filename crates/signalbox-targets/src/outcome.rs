@@ -18,7 +18,11 @@ pub enum AttemptOutcome {
 }
 
 /// Classifies an HTTP status: 2xx delivered; 408, 429 and 5xx transient; anything else permanent.
-pub fn classify_status(status: u16, retry_after: Option<Duration>, body_hint: &str) -> AttemptOutcome {
+pub fn classify_status(
+    status: u16,
+    retry_after: Option<Duration>,
+    body_hint: &str,
+) -> AttemptOutcome {
     let error = || {
         if body_hint.is_empty() {
             format!("http {status}")
@@ -58,21 +62,39 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert!(matches!(classify_status(204, None, ""), AttemptOutcome::Delivered { .. }));
+        assert!(matches!(
+            classify_status(204, None, ""),
+            AttemptOutcome::Delivered { .. }
+        ));
         for s in [408, 429, 500, 503] {
-            assert!(matches!(classify_status(s, None, ""), AttemptOutcome::Retry { .. }), "{s}");
+            assert!(
+                matches!(classify_status(s, None, ""), AttemptOutcome::Retry { .. }),
+                "{s}"
+            );
         }
         for s in [400, 401, 404, 410, 302] {
-            assert!(matches!(classify_status(s, None, ""), AttemptOutcome::Permanent { .. }), "{s}");
+            assert!(
+                matches!(
+                    classify_status(s, None, ""),
+                    AttemptOutcome::Permanent { .. }
+                ),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

@@ -40,8 +40,11 @@ mod tests {
 
     #[test]
     fn renders_event_and_rule() {
-        let t = Template::compile(r#"{"r":"{{ rule.name }}","d":{{ event.detail | tojson }}}"#).unwrap();
-        let out = t.render(&serde_json::json!({"detail":{"a":1}}), "r1").unwrap();
+        let t = Template::compile(r#"{"r":"{{ rule.name }}","d":{{ event.detail | tojson }}}"#)
+            .unwrap();
+        let out = t
+            .render(&serde_json::json!({"detail":{"a":1}}), "r1")
+            .unwrap();
         let parsed: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, serde_json::json!({"r": "r1", "d": {"a": 1}}));
     }

@@ -34,7 +34,10 @@ impl WebhookTarget {
     pub fn new(cfg: &WebhookConfig, http: reqwest::Client) -> Result<WebhookTarget, String> {
         let url = Url::parse(&cfg.url).map_err(|e| format!("webhook url: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("webhook url: scheme {:?} is not http or https", url.scheme()));
+            return Err(format!(
+                "webhook url: scheme {:?} is not http or https",
+                url.scheme()
+            ));
         }
         let method = Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("webhook method {:?} is not an HTTP method", cfg.method))?;
@@ -78,7 +81,12 @@ impl Target for WebhookTarget {
             Some(t) => match t.render(req.event, req.rule) {
                 Ok(b) => b,
                 // The same template and event would fail again: retrying cannot help.
-                Err(error) => return AttemptOutcome::Permanent { error, status: None },
+                Err(error) => {
+                    return AttemptOutcome::Permanent {
+                        error,
+                        status: None,
+                    };
+                }
             },
             None => req.event.to_string(),
         };
@@ -113,7 +121,11 @@ impl Target for WebhookTarget {
         } else {
             // Keep a little of the answer: it usually says why.
             let text = resp.text().await.unwrap_or_default();
-            text.chars().take(ERROR_BODY_CHARS).collect::<String>().trim().to_string()
+            text.chars()
+                .take(ERROR_BODY_CHARS)
+                .collect::<String>()
+                .trim()
+                .to_string()
         };
         classify_status(status, retry_after, &hint)
     }

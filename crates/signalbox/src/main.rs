@@ -23,7 +23,12 @@ enum Command {
     /// Run the server: HTTP API, rules and the delivery dispatcher.
     Serve {
         /// Config file or directory of *.yaml files.
-        #[arg(long, short, env = "SIGNALBOX_CONFIG", default_value = "signalbox.yaml")]
+        #[arg(
+            long,
+            short,
+            env = "SIGNALBOX_CONFIG",
+            default_value = "signalbox.yaml"
+        )]
         config: PathBuf,
     },
     /// Check a config file or directory; print every error with file, line and column.
@@ -38,7 +43,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => {
             init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");
@@ -70,6 +78,10 @@ fn init_logging() {
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
     }
 }

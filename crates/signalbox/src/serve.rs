@@ -31,10 +31,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let router = Router::build(&config, &ctx).map_err(|es| {
         let text: Vec<String> = es
             .iter()
-            .map(|e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
-                Some(at) => format!("{at}: {e}"),
-                None => e.to_string(),
-            })
+            .map(
+                |e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
+                    Some(at) => format!("{at}: {e}"),
+                    None => e.to_string(),
+                },
+            )
             .collect();
         anyhow!("invalid rules:\n{}", text.join("\n"))
     })?;
@@ -43,7 +45,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(m::DELIVERY_LATENCY.into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(m::ATTEMPT_DURATION.into()), LATENCY_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(m::INGEST_COMMIT_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(m::INGEST_COMMIT_DURATION.into()),
+            LATENCY_BUCKETS,
+        )?
         .set_buckets_for_metric(Matcher::Full(m::INGEST_BATCH_SIZE.into()), BATCH_BUCKETS)?
         .install_recorder()
         .context("installing the metrics recorder")?;

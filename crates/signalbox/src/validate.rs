@@ -27,15 +27,18 @@ pub fn run(path: &Path) -> ExitCode {
 pub fn check(path: &Path) -> Result<usize, Vec<String>> {
     let loaded = signalbox_config::load(path)
         .map_err(|ds| ds.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let ctx = BuildContext::new().map_err(|e| vec![format!("cannot build the HTTP client: {e}")])?;
+    let ctx =
+        BuildContext::new().map_err(|e| vec![format!("cannot build the HTTP client: {e}")])?;
     match Router::build(&loaded.config, &ctx) {
         Ok(r) => Ok(r.rule_count()),
         Err(errors) => Err(errors
             .iter()
-            .map(|e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
-                Some(at) => format!("{at}: {e}"),
-                None => e.to_string(),
-            })
+            .map(
+                |e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
+                    Some(at) => format!("{at}: {e}"),
+                    None => e.to_string(),
+                },
+            )
             .collect()),
     }
 }

@@ -18,7 +18,10 @@ fn signalbox(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn quickstart_config_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/quickstart/signalbox.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/quickstart/signalbox.yaml"
+    );
     let (code, out, err) = signalbox(&["validate", path]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ok (2 rules)"), "{out}");
@@ -41,9 +44,15 @@ fn validate_reports_every_error_with_file_line_and_column() {
     assert_eq!(code, 1, "{err}");
     let a = dir.path().join("a.yaml").display().to_string();
     let b = dir.path().join("b.yaml").display().to_string();
-    assert!(err.contains(&format!("{a}:2:3: ")), "unknown key located:\n{err}");
+    assert!(
+        err.contains(&format!("{a}:2:3: ")),
+        "unknown key located:\n{err}"
+    );
     assert!(err.contains("lisen"), "{err}");
-    assert!(err.contains(&format!("{b}:2:3: ")) && err.contains(&a), "duplicate rule names both files:\n{err}");
+    assert!(
+        err.contains(&format!("{b}:2:3: ")) && err.contains(&a),
+        "duplicate rule names both files:\n{err}"
+    );
 }
 
 #[test]
@@ -57,7 +66,10 @@ fn validate_reports_pattern_errors_at_the_rule() {
     .unwrap();
     let (code, _, err) = signalbox(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 1);
-    let expected = format!("{}:2:3: rules.ecs-stopped.pattern.detail.lastStatus: ", file.display());
+    let expected = format!(
+        "{}:2:3: rules.ecs-stopped.pattern.detail.lastStatus: ",
+        file.display()
+    );
     assert!(err.contains(&expected), "{err}");
 }
 
@@ -100,5 +112,9 @@ fn readme_config_example_is_valid() {
         .env("HOOK_TOKEN", "t0ken")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -60,7 +60,10 @@ async fn crash_and_recover(store: String) {
         }
         let (_, page) = get_json(&url).await;
         for d in page["deliveries"].as_array().unwrap() {
-            before.insert(d["id"].as_str().unwrap().into(), d["event_id"].as_str().unwrap().into());
+            before.insert(
+                d["id"].as_str().unwrap().into(),
+                d["event_id"].as_str().unwrap().into(),
+            );
         }
         match page["next"].as_str() {
             Some(n) => after_id = Some(n.to_string()),
@@ -79,14 +82,23 @@ async fn crash_and_recover(store: String) {
         .await;
 
     let _server = Server::start_with(&server.config);
-    let got = eventually(Duration::from_secs(90), "all deliveries after restart", || async {
-        let reqs = receiver.received_requests().await.unwrap();
-        let distinct: HashSet<String> = reqs
-            .iter()
-            .map(|r| r.headers["x-signalbox-delivery"].to_str().unwrap().to_string())
-            .collect();
-        (distinct.len() >= EVENTS).then_some(reqs)
-    })
+    let got = eventually(
+        Duration::from_secs(90),
+        "all deliveries after restart",
+        || async {
+            let reqs = receiver.received_requests().await.unwrap();
+            let distinct: HashSet<String> = reqs
+                .iter()
+                .map(|r| {
+                    r.headers["x-signalbox-delivery"]
+                        .to_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect();
+            (distinct.len() >= EVENTS).then_some(reqs)
+        },
+    )
     .await;
     let mut events_seen = HashSet::new();
     for r in &got {
@@ -95,10 +107,17 @@ async fn crash_and_recover(store: String) {
             .get(delivery)
             .unwrap_or_else(|| panic!("delivery id {delivery} was not known before the crash"));
         let body: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["id"].as_str(), Some(event_id.as_str()), "body is the event");
+        assert_eq!(
+            body["id"].as_str(),
+            Some(event_id.as_str()),
+            "body is the event"
+        );
         events_seen.insert(event_id.clone());
     }
-    let missing: Vec<_> = sent.iter().filter(|id| !events_seen.contains(*id)).collect();
+    let missing: Vec<_> = sent
+        .iter()
+        .filter(|id| !events_seen.contains(*id))
+        .collect();
     assert!(missing.is_empty(), "never delivered: {missing:?}");
 }
 

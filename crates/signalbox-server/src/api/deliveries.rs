@@ -76,7 +76,10 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     match state.store.delivery(&id).await? {
         Some(d) => Ok(Json(json!({"delivery": delivery_json(&d)}))),
-        None => Err(ApiError::new(ErrorCode::NotFound, format!("no delivery with id {id:?}"))),
+        None => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no delivery with id {id:?}"),
+        )),
     }
 }
 
@@ -90,6 +93,9 @@ pub async fn retry(
             state.dispatcher_wake.notify_one();
             Ok(Json(json!({"delivery": delivery_json(&d)})))
         }
-        None => Err(ApiError::new(ErrorCode::NotFound, format!("no delivery with id {id:?}"))),
+        None => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no delivery with id {id:?}"),
+        )),
     }
 }

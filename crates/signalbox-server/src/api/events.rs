@@ -34,7 +34,10 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if state.shutting_down.load(Ordering::Relaxed) {
-        return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"));
+        return Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the server is shutting down",
+        ));
     }
     let body = super::body_bytes(body, state.body_limit)?;
     let events = parse_events(&body, chrono::Utc::now(), signalbox_core::ids::new_id)
@@ -61,7 +64,10 @@ pub async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let Some(event) = state.store.event(&id).await? else {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no event with id {id:?}")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no event with id {id:?}"),
+        ));
     };
     let deliveries = state.store.event_deliveries(&id).await?;
     let body: Value = serde_json::from_str(&event.body).unwrap_or(Value::Null);

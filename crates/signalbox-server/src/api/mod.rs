@@ -11,7 +11,10 @@ use signalbox_core::ErrorCode;
 use crate::error::ApiError;
 
 /// Reads a body, turning "too large" into a JSON 413.
-pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -19,7 +22,10 @@ pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> R
                 format!("the body is larger than the limit of {limit} bytes (server.body_limit)"),
             )
         } else {
-            ApiError::new(ErrorCode::InvalidRequest, format!("cannot read the body: {e}"))
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("cannot read the body: {e}"),
+            )
         }
     })
 }

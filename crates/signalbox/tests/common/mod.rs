@@ -29,9 +29,14 @@ pub fn postgres_url() -> String {
 pub async fn postgres_schema_url() -> String {
     let base = postgres_url();
     let schema = format!("e2e_{}", uuid::Uuid::now_v7().simple());
-    let pool = sqlx::PgPool::connect(&base).await.expect("PostgreSQL must be reachable for tests");
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be reachable for tests");
     let create = format!("CREATE SCHEMA {schema}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
@@ -91,7 +96,10 @@ impl Server {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("signalbox did not start listening; stderr:\n{}", seen.join("\n"));
+                    panic!(
+                        "signalbox did not start listening; stderr:\n{}",
+                        seen.join("\n")
+                    );
                 }
             }
         }
@@ -163,11 +171,18 @@ where
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 pub async fn post_json(url: &str, body: &Value) -> (u16, Value) {
