@@ -138,12 +138,16 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/signalbox-bench.XXXXXX")"
 # nginx workers drop privileges when started as root; they must be able to read the static file.
 chmod 755 "$TMP"
 
-# A loopback port nothing is listening on (a refused connect means free).
+# A loopback port nothing is listening on (a refused connect means free), below the kernel's
+# ephemeral range so no client socket (wrk's, the webhook client's) can be holding it.
+read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+PORT_LOW=10000 PORT_HIGH=$(( EPHEMERAL_LOW - 1 ))
+(( PORT_HIGH - PORT_LOW >= 1000 )) || { PORT_LOW=20000; PORT_HIGH=60000; }
 USED_PORTS=" "
 free_port() {
   local p i
   for i in $(seq 1 500); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( PORT_LOW + (RANDOM * 32768 + RANDOM) % (PORT_HIGH - PORT_LOW + 1) ))
     [[ "$USED_PORTS" == *" $p "* ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS+="$p "
@@ -154,11 +158,17 @@ free_port() {
   die "no free loopback port found"
 }
 
-# Waits until URL answers 2xx, or fails if PID exits or READY_TIMEOUT passes.
+# Waits until URL answers 2xx. Returns 0 when ready, 2 when the process exited because its
+# port was taken (the caller picks another); fails on any other exit or after READY_TIMEOUT.
 wait_ready() {
   local name="$1" pid="$2" url="$3" logfile="$4" i
   for i in $(seq 1 $((READY_TIMEOUT * 20))); do
     if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      if grep -qi 'address already in use' "$logfile" 2>/dev/null; then
+        log "$name: port taken, retrying on another"
+        return 2
+      fi
       cat "$logfile" >&2 || true
       die "$name exited before it was ready (log above)"
     fi
@@ -179,11 +189,11 @@ wait_ready() {
 # A single worker would give nginx less CPU than signalbox and flatter signalbox's ratio.
 # keepalive_requests is raised so nginx, like signalbox, keeps wrk's connections for the whole
 # run (its default closes a connection every 1000 requests).
-NGINX_PORT="$(free_port)"
 mkdir -p "$TMP/nginx/html" "$TMP/nginx/logs" "$TMP/nginx/tmp"
 cp "$EVENT_FILE" "$TMP/nginx/html/event.json"
 chmod 644 "$TMP/nginx/html/event.json"
 chmod -R a+rX "$TMP/nginx"
+write_nginx_conf() {
 cat > "$TMP/nginx/nginx.conf" <<EOF
 worker_processes $NGINX_WORKERS;
 pid $TMP/nginx/nginx.pid;
@@ -212,12 +222,21 @@ http {
     }
 }
 EOF
-log "starting nginx on 127.0.0.1:$NGINX_PORT (worker_processes $NGINX_WORKERS)"
-"$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" -g 'daemon off;' \
-  >"$TMP/nginx/logs/stdout.log" 2>&1 &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-wait_ready nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/event.json" "$TMP/nginx/logs/error.log"
+}
+for attempt in 1 2 3 4 5; do
+  NGINX_PORT="$(free_port)"
+  write_nginx_conf
+  : > "$TMP/nginx/logs/error.log"
+  log "starting nginx on 127.0.0.1:$NGINX_PORT (worker_processes $NGINX_WORKERS)"
+  "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" -g 'daemon off;' \
+    >"$TMP/nginx/logs/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  rc=0
+  wait_ready nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/event.json" "$TMP/nginx/logs/error.log" || rc=$?
+  (( rc == 0 )) && break
+  (( attempt < 5 )) || die "nginx: no usable port after $attempt attempts"
+done
 
 # ---------------------------------------------------------------------------------------------
 # signalbox: config with ten rules that never match the bench events (source ci.github).
@@ -229,41 +248,47 @@ SB_LOG=""
 start_signalbox() {
   local name="$1" with_delivery="$2" dir="$TMP/$1" i
   mkdir -p "$dir"
-  SB_PORT="$(free_port)"
   SB_DB="$dir/bench.db"
   SB_LOG="$dir/signalbox.log"
-  {
-    echo "server:"
-    echo "  listen: \"127.0.0.1:$SB_PORT\""
-    echo "  shutdown_grace: 5s"
-    echo "store:"
-    echo "  url: \"sqlite://$SB_DB\""
-    echo "rules:"
-    for i in $(seq 1 10); do
-      echo "  other-$i:"
-      echo "    description: Never matches the bench events."
-      echo "    pattern:"
-      echo "      source: [\"other.$i\"]"
-      echo "      detail-type: [\"Deployment\", \"Build\"]"
-      echo "    targets:"
-      echo "      - log: {}"
-    done
-    if [[ "$with_delivery" == 1 ]]; then
-      echo "  deploys-to-webhook:"
-      echo "    description: Matches every bench event; one webhook delivery each."
-      echo "    pattern:"
-      echo "      source: [\"ci.github\"]"
-      echo "      detail-type: [\"Deployment\"]"
-      echo "    targets:"
-      echo "      - webhook:"
-      echo "          url: \"http://127.0.0.1:$NGINX_PORT/hook\""
-    fi
-  } > "$dir/signalbox.yaml"
-  log "starting signalbox ($name) on 127.0.0.1:$SB_PORT, store $SB_DB"
-  "$SIGNALBOX_BIN" serve --config "$dir/signalbox.yaml" >"$SB_LOG" 2>&1 &
-  SB_PID=$!
-  PIDS+=("$SB_PID")
-  wait_ready signalbox "$SB_PID" "http://127.0.0.1:$SB_PORT/readyz" "$SB_LOG"
+  local attempt rc
+  for attempt in 1 2 3 4 5; do
+    SB_PORT="$(free_port)"
+    {
+      echo "server:"
+      echo "  listen: \"127.0.0.1:$SB_PORT\""
+      echo "  shutdown_grace: 5s"
+      echo "store:"
+      echo "  url: \"sqlite://$SB_DB\""
+      echo "rules:"
+      for i in $(seq 1 10); do
+        echo "  other-$i:"
+        echo "    description: Never matches the bench events."
+        echo "    pattern:"
+        echo "      source: [\"other.$i\"]"
+        echo "      detail-type: [\"Deployment\", \"Build\"]"
+        echo "    targets:"
+        echo "      - log: {}"
+      done
+      if [[ "$with_delivery" == 1 ]]; then
+        echo "  deploys-to-webhook:"
+        echo "    description: Matches every bench event; one webhook delivery each."
+        echo "    pattern:"
+        echo "      source: [\"ci.github\"]"
+        echo "      detail-type: [\"Deployment\"]"
+        echo "    targets:"
+        echo "      - webhook:"
+        echo "          url: \"http://127.0.0.1:$NGINX_PORT/hook\""
+      fi
+    } > "$dir/signalbox.yaml"
+    log "starting signalbox ($name) on 127.0.0.1:$SB_PORT, store $SB_DB"
+    "$SIGNALBOX_BIN" serve --config "$dir/signalbox.yaml" >"$SB_LOG" 2>&1 &
+    SB_PID=$!
+    PIDS+=("$SB_PID")
+    rc=0
+    wait_ready signalbox "$SB_PID" "http://127.0.0.1:$SB_PORT/readyz" "$SB_LOG" || rc=$?
+    (( rc == 0 )) && return 0
+  done
+  die "signalbox: no usable port after 5 attempts"
 }
 stop_signalbox() {
   [[ -n "$SB_PID" ]] && stop_pid "$SB_PID"

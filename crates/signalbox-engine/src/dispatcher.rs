@@ -12,7 +12,7 @@ use signalbox_core::metric_names as m;
 use signalbox_core::time::{Millis, now_millis};
 use signalbox_store::{AttemptRecord, Job, Store};
 use signalbox_targets::{AttemptOutcome, DeliveryRequest};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -66,8 +66,12 @@ struct Shared {
     router: Arc<Router>,
     owner: String,
     wake: Arc<Notify>,
+    /// Claimed deliveries whose outcome is not recorded yet: released on a stop.
     in_flight: Mutex<HashSet<String>>,
 }
+
+/// Most outcomes written in one transaction.
+const RECORD_BATCH: usize = 256;
 
 impl Dispatcher {
     /// A dispatcher; `wake` is notified when new deliveries may be due.
@@ -97,12 +101,16 @@ impl Dispatcher {
             in_flight: Mutex::new(HashSet::new()),
         });
         let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let (outcomes, outcome_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_loop(shared.clone(), outcome_rx));
         let mut tasks = JoinSet::new();
         let lease_ms = millis(opts.lease);
+        // Claiming is a write transaction: take work in chunks, not one slot at a time.
+        let min_claim = (opts.concurrency / 4).max(1);
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
-            if free == 0 {
+            if free < min_claim && !tasks.is_empty() {
                 tokio::select! {
                     _ = tasks.join_next() => {}
                     _ = shutdown.cancelled() => {}
@@ -135,12 +143,12 @@ impl Dispatcher {
                     set.insert(job.delivery.id.clone());
                 }
                 let shared = shared.clone();
+                let outcomes = outcomes.clone();
                 tasks.spawn(async move {
                     let id = job.delivery.id.clone();
-                    attempt(&shared, job).await;
-                    if let Ok(mut set) = shared.in_flight.lock() {
-                        set.remove(&id);
-                    }
+                    let record = attempt(&shared, &job).await;
+                    // The recorder owns the outcome now; the slot is free for the next claim.
+                    let _ = outcomes.send((id, record));
                     drop(permit);
                 });
             }
@@ -180,6 +188,11 @@ impl Dispatcher {
                 while tasks.join_next().await.is_some() {}
             }
         }
+        // Every outcome reached the recorder; let it write them before releasing the rest.
+        drop(outcomes);
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "the outcome recorder failed");
+        }
         let left: Vec<String> = shared
             .in_flight
             .lock()
@@ -200,7 +213,8 @@ fn millis(d: Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn attempt(shared: &Shared, job: Job) {
+/// Makes one attempt and decides what becomes of the delivery. Records nothing.
+async fn attempt(shared: &Shared, job: &Job) -> AttemptRecord {
     let d = &job.delivery;
     let number = d.attempts + 1;
     let record = match shared.router.target(&d.rule, d.target) {
@@ -289,22 +303,51 @@ async fn attempt(shared: &Shared, job: Job) {
             tracing::error!(delivery_id = %d.id, rule = %d.rule, attempt = number, error = %error, "delivery dead");
         }
     }
-    match shared
-        .store
-        .record_attempt(&d.id, &shared.owner, now, &record)
-        .await
-    {
-        Ok(true) => {
-            if matches!(record, AttemptRecord::Retry { .. }) {
-                // The dispatcher may be asleep past this retry's due time.
-                shared.wake.notify_one();
+    record
+}
+
+/// Writes outcomes in batches: one transaction for everything that finished meanwhile, instead of
+/// one commit (one fsync on SQLite) per delivery, which would stall ingest behind the dispatcher.
+async fn record_loop(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<(String, AttemptRecord)>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
             }
         }
-        Ok(false) => {
-            tracing::warn!(delivery_id = %d.id, "lease lost before the outcome was recorded; another instance owns it now")
+        match shared
+            .store
+            .record_attempts(&shared.owner, now_millis(), &batch)
+            .await
+        {
+            Ok(done) => {
+                let mut retry = false;
+                for ((id, record), ok) in batch.iter().zip(done) {
+                    if !ok {
+                        tracing::warn!(delivery_id = %id, "lease lost before the outcome was recorded; another instance owns it now");
+                    }
+                    retry |= ok && matches!(record, AttemptRecord::Retry { .. });
+                }
+                if retry {
+                    // The dispatcher may be asleep past a retry's due time.
+                    shared.wake.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, outcomes = batch.len(), "recording outcomes failed; those deliveries are attempted again when their leases expire");
+            }
         }
-        Err(e) => {
-            tracing::error!(delivery_id = %d.id, error = %e, "recording the attempt failed; the delivery is attempted again when its lease expires")
+        if let Ok(mut set) = shared.in_flight.lock() {
+            for (id, _) in &batch {
+                set.remove(id);
+            }
         }
+        batch.clear();
     }
 }

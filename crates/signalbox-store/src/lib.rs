@@ -212,7 +212,20 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         now: Millis,
         record: &AttemptRecord,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let one = [(delivery_id.to_string(), record.clone())];
+        let done = self.record_attempts(owner, now, &one).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+
+    /// [`Store::record_attempt`] for many deliveries in ONE transaction (one fsync), so the
+    /// dispatcher's outcomes do not each cost a commit. Returns one flag per record, in order.
+    async fn record_attempts(
+        &self,
+        owner: &str,
+        now: Millis,
+        records: &[(String, AttemptRecord)],
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Clears `owner`'s leases on these deliveries without counting an attempt (graceful stop).
     async fn release(&self, delivery_ids: &[String], owner: &str) -> Result<(), StoreError>;

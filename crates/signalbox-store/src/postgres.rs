@@ -199,25 +199,33 @@ impl Store for PostgresStore {
         jobs::assemble(deliveries, &events)
     }
 
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        delivery_id: &str,
         owner: &str,
         now: Millis,
-        record: &AttemptRecord,
-    ) -> Result<bool, StoreError> {
-        let cols = AttemptColumns::of(record);
-        let done = sqlx::query(sql::RECORD_ATTEMPT)
-            .bind(delivery_id)
-            .bind(owner)
-            .bind(cols.state)
-            .bind(now)
-            .bind(cols.next_attempt_at)
-            .bind(cols.last_error)
-            .bind(cols.last_status)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        records: &[(String, AttemptRecord)],
+    ) -> Result<Vec<bool>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut done = Vec::with_capacity(records.len());
+        for (delivery_id, record) in records {
+            let cols = AttemptColumns::of(record);
+            let result = sqlx::query(sql::RECORD_ATTEMPT)
+                .bind(delivery_id.as_str())
+                .bind(owner)
+                .bind(cols.state)
+                .bind(now)
+                .bind(cols.next_attempt_at)
+                .bind(cols.last_error)
+                .bind(cols.last_status)
+                .execute(&mut *tx)
+                .await?;
+            done.push(result.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn release(&self, delivery_ids: &[String], owner: &str) -> Result<(), StoreError> {
