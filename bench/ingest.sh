@@ -20,6 +20,7 @@
 #   DURATION [10s]  CONNECTIONS [64]  THREADS [2]  WRK_TIMEOUT [10s]   wrk settings, same for all
 #   BATCH_SIZE [100]        events per request in the batch scenario
 #   NGINX_WORKERS [auto]    nginx worker_processes
+#   SQLITE_SYNC [full]      store.sqlite_synchronous: full (fsync per commit) or normal
 #   DELIVERY [0]            1 = also run scenario 4
 #   SKIP_BUILD [0]          1 = do not run `cargo build --release -p signalbox`
 #   SIGNALBOX_BIN           binary to bench [${CARGO_TARGET_DIR:-target}/release/signalbox]
@@ -39,6 +40,7 @@ THREADS="${THREADS:-2}"
 WRK_TIMEOUT="${WRK_TIMEOUT:-10s}"
 BATCH_SIZE="${BATCH_SIZE:-100}"
 NGINX_WORKERS="${NGINX_WORKERS:-auto}"
+SQLITE_SYNC="${SQLITE_SYNC:-full}"
 DELIVERY="${DELIVERY:-0}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 SIGNALBOX_BIN="${SIGNALBOX_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/signalbox}"
@@ -259,6 +261,7 @@ start_signalbox() {
       echo "  shutdown_grace: 5s"
       echo "store:"
       echo "  url: \"sqlite://$SB_DB\""
+      echo "  sqlite_synchronous: $SQLITE_SYNC"
       echo "rules:"
       for i in $(seq 1 10); do
         echo "  other-$i:"
@@ -465,7 +468,7 @@ report() {
   echo "## Ingest benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
   echo "- machine: $(nproc) CPUs, $CPU_MODEL; $(uname -sr); load average before the run: $LOAD_START"
-  echo "- signalbox $REV, release build, SQLite (WAL, synchronous=FULL), 10 non-matching rules"
+  echo "- signalbox $REV, release build, SQLite (WAL, sqlite_synchronous=$SQLITE_SYNC), 10 non-matching rules"
   echo "- peer: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), worker_processes $NGINX_WORKERS, static $(wc -c < "$EVENT_FILE")-byte JSON file, access_log off"
   echo "- load: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), -t$THREADS -c$CONNECTIONS -d$DURATION, loopback, all processes share the machine"
   echo "- command: \`$COMMAND_LINE\`"

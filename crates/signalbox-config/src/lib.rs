@@ -39,7 +39,7 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Location};
 pub use load::{Loaded, load_str_with, load_with};
 pub use model::{
-    Config, LogLevel, LogTarget, RuleConfig, ServerConfig, StoreConfig, TargetConfig, TargetKind,
+    Config, LogLevel, LogTarget, RuleConfig, ServerConfig, SqliteSynchronous, StoreConfig, TargetConfig, TargetKind,
     WebhookTarget,
 };
 pub use substitute::{Env, ProcessEnv};

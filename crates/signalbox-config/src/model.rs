@@ -64,6 +64,20 @@ pub struct StoreConfig {
     /// How often the dispatcher looks for due deliveries.
     #[serde(with = "duration")]
     pub poll_interval: Duration,
+    /// SQLite only: when a commit counts as durable.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `synchronous` setting, as offered to users.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// fsync on every commit: an acknowledged event survives power loss (the default).
+    #[default]
+    Full,
+    /// fsync at WAL checkpoints only: survives a crash or `kill -9` of signalbox, but the last
+    /// commits can be lost if the machine itself loses power.
+    Normal,
 }
 
 impl Default for StoreConfig {
@@ -73,6 +87,7 @@ impl Default for StoreConfig {
             max_connections: 8,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
 }

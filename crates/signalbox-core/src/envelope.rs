@@ -291,26 +291,26 @@ impl Event {
 
     /// The EventBridge-shaped JSON that patterns, templates and the store see.
     pub fn to_value(&self) -> Value {
+        self.clone().into_value()
+    }
+
+    /// [`Event::to_value`] without copying the payload (the ingest hot path).
+    pub fn into_value(self) -> Value {
         let mut m = Map::with_capacity(8 + self.extra.len());
         m.insert("version".into(), Value::String("0".into()));
-        m.insert("id".into(), Value::String(self.id.clone()));
-        m.insert(
-            "detail-type".into(),
-            Value::String(self.detail_type.clone()),
-        );
-        m.insert("source".into(), Value::String(self.source.clone()));
-        for (k, v) in &self.extra {
-            m.insert(k.clone(), v.clone());
-        }
+        m.insert("id".into(), Value::String(self.id));
+        m.insert("detail-type".into(), Value::String(self.detail_type));
+        m.insert("source".into(), Value::String(self.source));
+        m.extend(self.extra);
         m.insert(
             "time".into(),
             Value::String(self.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         );
         m.insert(
             "resources".into(),
-            Value::Array(self.resources.iter().cloned().map(Value::String).collect()),
+            Value::Array(self.resources.into_iter().map(Value::String).collect()),
         );
-        m.insert("detail".into(), Value::Object(self.detail.clone()));
+        m.insert("detail".into(), Value::Object(self.detail));
         Value::Object(m)
     }
 

@@ -89,8 +89,11 @@ impl Ingestor {
 
 impl IngestHandle {
     /// Routes the events and waits until they and their deliveries are committed.
-    pub async fn submit(&self, events: &[Event]) -> Result<Vec<IngestResult>, IngestError> {
-        let writes: Vec<EventWrite> = events.iter().map(|e| prepare(&self.router, e)).collect();
+    pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<IngestResult>, IngestError> {
+        let writes: Vec<EventWrite> = events
+            .into_iter()
+            .map(|e| prepare(&self.router, e))
+            .collect();
         let counts: Vec<(String, usize)> = writes
             .iter()
             .map(|w| (w.event.id.clone(), w.deliveries.len()))
@@ -117,15 +120,19 @@ impl IngestHandle {
 }
 
 /// Serializes an event and works out its deliveries.
-pub fn prepare(router: &Router, event: &Event) -> EventWrite {
-    let value = event.to_value();
+pub fn prepare(router: &Router, event: Event) -> EventWrite {
+    let id = event.id.clone();
+    let source = event.source.clone();
+    let detail_type = event.detail_type.clone();
+    let time = event.time.timestamp_millis();
+    let value = event.into_value();
     let deliveries = router.route(&value);
     EventWrite {
         event: NewEvent {
-            id: event.id.clone(),
-            source: event.source.clone(),
-            detail_type: event.detail_type.clone(),
-            time: event.time.timestamp_millis(),
+            id,
+            source,
+            detail_type,
+            time,
             body: value.to_string(),
         },
         deliveries,

@@ -267,12 +267,19 @@ pub trait Store: Send + Sync + 'static {
 /// Options for [`open`].
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
+    /// Pool size (SQLite: readers; the writer is always one connection).
     pub max_connections: u32,
+    /// SQLite: fsync every commit (`true`, survives power loss) or only at WAL checkpoints
+    /// (`false`, survives a process crash).
+    pub sqlite_fsync_every_commit: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { max_connections: 8 }
+        OpenOptions {
+            max_connections: 8,
+            sqlite_fsync_every_commit: true,
+        }
     }
 }
 

@@ -46,7 +46,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // Accepted means durable, even across power loss; batching amortizes the fsync.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if opts.sqlite_fsync_every_commit {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(false)
             // 64 MiB of page cache per connection (the default is 2 MiB): index pages of a busy

@@ -16,7 +16,10 @@ fn postgres_url() -> String {
 
 fn test_options() -> OpenOptions {
     // Tests run in parallel against one server; keep each pool small.
-    OpenOptions { max_connections: 4 }
+    OpenOptions {
+        max_connections: 4,
+        ..OpenOptions::default()
+    }
 }
 
 /// Where a test's store lives, so it can be reopened and cleaned up.

@@ -57,6 +57,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         &config.store.url,
         &OpenOptions {
             max_connections: config.store.max_connections,
+            sqlite_fsync_every_commit: config.store.sqlite_synchronous
+                == signalbox_config::SqliteSynchronous::Full,
         },
     )
     .await

@@ -14,10 +14,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const EVENTS: usize = 1000;
 
 fn config(store: &str, receiver_port: u16) -> String {
+    // `normal` only matters to SQLite, and is the weaker setting: it must survive kill -9 too.
+    let sync = if store.starts_with("sqlite") && store.contains("normal") {
+        "normal"
+    } else {
+        "full"
+    };
     format!(
         r#"
 server: {{ listen: "127.0.0.1:0" }}
-store: {{ url: "{store}", lease: 2s, poll_interval: 200ms }}
+store: {{ url: "{store}", lease: 2s, poll_interval: 200ms, sqlite_synchronous: {sync} }}
 rules:
   all-builds:
     pattern: {{ source: ["ci"] }}
@@ -125,6 +131,13 @@ async fn crash_and_recover(store: String) {
 async fn kill_9_loses_nothing_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}/sb.db", dir.path().display());
+    crash_and_recover(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_on_sqlite_with_synchronous_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/normal.db", dir.path().display());
     crash_and_recover(store).await;
 }
 

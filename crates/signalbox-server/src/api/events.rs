@@ -42,7 +42,7 @@ async fn accept(
     let body = super::body_bytes(body, state.body_limit)?;
     let events = parse_events(&body, chrono::Utc::now(), signalbox_core::ids::new_id)
         .map_err(|e| ApiError::new(e.code, e.to_string()))?;
-    let results = state.ingest.submit(&events).await.map_err(|e| match e {
+    let results = state.ingest.submit(events).await.map_err(|e| match e {
         IngestError::Closed => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
         IngestError::Store(s) => ApiError::new(ErrorCode::StoreUnavailable, s.to_string()),
     })?;
