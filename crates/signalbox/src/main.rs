@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cron_cmd;
+mod rules_cmd;
 mod serve;
 mod validate;
 
@@ -41,6 +43,16 @@ enum Command {
         /// Config file or directory.
         path: PathBuf,
     },
+    /// Test and explain rules without sending anything.
+    Rules {
+        #[command(subcommand)]
+        command: rules_cmd::RulesCommand,
+    },
+    /// Cron expressions: next fire times.
+    Cron {
+        #[command(subcommand)]
+        command: cron_cmd::CronCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +80,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Validate { path } => validate::run(&path),
+        Command::Rules { command } => rules_cmd::run(command),
+        Command::Cron { command } => cron_cmd::run(command),
     }
 }
 
