@@ -143,5 +143,7 @@ async fn kill_9_loses_nothing_on_sqlite_with_synchronous_normal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_on_postgres() {
-    crash_and_recover(postgres_schema_url().await).await;
+    let schema = PgSchema::create().await;
+    crash_and_recover(schema.url.clone()).await;
+    schema.drop_schema().await;
 }

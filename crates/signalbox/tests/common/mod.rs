@@ -25,21 +25,42 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
-/// Creates a fresh schema and returns a store URL whose connections use it.
-pub async fn postgres_schema_url() -> String {
-    let base = postgres_url();
-    let schema = format!("e2e_{}", uuid::Uuid::now_v7().simple());
-    let pool = sqlx::PgPool::connect(&base)
-        .await
-        .expect("PostgreSQL must be reachable for tests");
-    let create = format!("CREATE SCHEMA {schema}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+/// A fresh PostgreSQL schema for one test; its URL makes every connection use it.
+pub struct PgSchema {
+    pub url: String,
+    name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        let base = postgres_url();
+        let name = format!("e2e_{}", uuid::Uuid::now_v7().simple());
+        let pool = sqlx::PgPool::connect(&base)
+            .await
+            .expect("PostgreSQL must be reachable for tests");
+        let create = format!("CREATE SCHEMA {name}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        PgSchema {
+            url: format!("{base}{sep}options=-c%20search_path%3D{name}"),
+            name,
+        }
+    }
+
+    /// Drops the schema (call at the end of a passing test; a failing one leaves it to look at).
+    pub async fn drop_schema(self) {
+        let pool = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+        let drop = format!("DROP SCHEMA {} CASCADE", self.name);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
 }
 
 impl Server {
