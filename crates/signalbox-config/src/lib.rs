@@ -27,6 +27,7 @@
 //! YAML is read with YAML 1.2 booleans: `yes`, `no`, `on`, `off` are strings.
 
 mod diagnostic;
+pub mod input_template;
 mod load;
 mod model;
 mod substitute;
@@ -37,10 +38,11 @@ mod validate;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Location};
+pub use input_template::{InputTemplate, InputTemplateError, InputValues};
 pub use load::{Loaded, load_str_with, load_with};
 pub use model::{
-    Config, LogLevel, LogTarget, RuleConfig, ServerConfig, SqliteSynchronous, StoreConfig, TargetConfig, TargetKind,
-    WebhookTarget,
+    Config, LogLevel, LogTarget, RuleConfig, ServerConfig, SqliteSynchronous, StoreConfig,
+    TargetConfig, TargetKind, WebhookTarget,
 };
 pub use substitute::{Env, ProcessEnv};
 pub use units::{ByteSize, ByteSizeError};
@@ -54,4 +56,16 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
 /// `${env:NAME}` from the process environment. `${file:PATH}` is relative to `file`'s directory.
 pub fn load_str(text: &str, file: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     load_str_with(text, file, &ProcessEnv)
+}
+
+/// Reads one JSON or YAML document (YAML 1.2 booleans, as config files) into a JSON value, for
+/// tools that take patterns or events from files; `file` names it in the diagnostic. No
+/// `${...}` substitution happens.
+pub fn parse_document(text: &str, file: &Path) -> Result<serde_json::Value, Diagnostic> {
+    let file: std::sync::Arc<Path> = std::sync::Arc::from(file);
+    let node = tree::parse(text, &file)?;
+    tree::from_node::<serde_json::Value>(&node).map_err(|error| {
+        let loc = error.loc.unwrap_or_else(|| node.loc.clone());
+        Diagnostic::at(loc.to_location(), error.message)
+    })
 }

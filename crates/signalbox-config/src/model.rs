@@ -93,11 +93,27 @@ impl Default for StoreConfig {
 }
 
 /// `rules.<name>:` — which events go where.
+///
+/// What matches is written either as an EventBridge `pattern` or in Spinnaker Echo's webhook
+/// trigger form (`type`, `source`, `payloadConstraints`); a loaded rule has exactly one of the
+/// two (see [`RuleConfig::is_echo_form`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// An EventBridge-style event pattern (a JSON object); matched by `signalbox-rules`.
-    pub pattern: serde_json::Value,
+    /// `None` only for an Echo-form rule.
+    #[serde(default)]
+    pub pattern: Option<serde_json::Value>,
+    /// Echo form: the event's `detail-type`, compared ignoring case as Echo compares its
+    /// webhook type.
+    #[serde(default, rename = "type")]
+    pub echo_type: Option<String>,
+    /// Echo form: the event's `source`, compared exactly.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Echo form: dot path into `detail` → regex that must match the whole value.
+    #[serde(default, rename = "payloadConstraints")]
+    pub payload_constraints: BTreeMap<String, String>,
     /// Where matching events are delivered; at least one.
     pub targets: Vec<TargetConfig>,
     /// Free text shown in the UI.
@@ -111,11 +127,22 @@ pub struct RuleConfig {
 impl Default for RuleConfig {
     fn default() -> Self {
         Self {
-            pattern: serde_json::Value::Object(serde_json::Map::new()),
+            pattern: Some(serde_json::Value::Object(serde_json::Map::new())),
+            echo_type: None,
+            source: None,
+            payload_constraints: BTreeMap::new(),
             targets: Vec::new(),
             description: None,
             enabled: true,
         }
+    }
+}
+
+impl RuleConfig {
+    /// Whether the rule is written in Echo's form (any of `type`, `source`,
+    /// `payloadConstraints`) rather than with a `pattern`.
+    pub fn is_echo_form(&self) -> bool {
+        self.echo_type.is_some() || self.source.is_some() || !self.payload_constraints.is_empty()
     }
 }
 
@@ -133,6 +160,13 @@ pub struct TargetConfig {
     /// A name for the UI and metrics; defaults to the kind and position when absent.
     #[serde(default)]
     pub name: Option<String>,
+    /// AWS-style input transformer: placeholder name → JSONPath into the event.
+    #[serde(default)]
+    pub input_paths: BTreeMap<String, String>,
+    /// AWS-style input template with `<name>` placeholders; replaces a webhook's `body` or a
+    /// log's `message` (setting both is an error).
+    #[serde(default)]
+    pub input_template: Option<String>,
     /// Attempts before a delivery is dead, counting the first; at least 1.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -154,6 +188,8 @@ impl Default for TargetConfig {
             webhook: None,
             log: None,
             name: None,
+            input_paths: BTreeMap::new(),
+            input_template: None,
             max_attempts: default_max_attempts(),
             max_age: default_max_age(),
             initial_backoff: default_initial_backoff(),

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::diagnostic::Diagnostic;
+use crate::input_template::{InputField, InputTemplate};
 use crate::model::{RuleConfig, ServerConfig, StoreConfig, TargetConfig, WebhookTarget};
 use crate::tree::Node;
 
@@ -106,15 +107,67 @@ pub(crate) fn check_rule(name: &str, rule: &RuleConfig, node: &Node, out: &mut V
     if name.trim().is_empty() {
         check.report(&[], "a rule name must not be empty");
     }
-    if !rule.pattern.is_object() {
-        check.report(
+    match &rule.pattern {
+        Some(_) if rule.is_echo_form() => check.report(
+            &["pattern"],
+            "pattern and the Echo keys (type, source, payloadConstraints) are two ways to write \
+             a rule; keep one",
+        ),
+        Some(pattern) if !pattern.is_object() => check.report(
             &["pattern"],
             "pattern must be a mapping such as { source: [\"aws.ecs\"] }",
-        );
+        ),
+        Some(_) => {}
+        None if rule.is_echo_form() => check_echo_form(rule, &mut check),
+        None => check.report(
+            &[],
+            "a rule needs a pattern (or Echo's type, source and payloadConstraints)",
+        ),
     }
     if rule.targets.is_empty() {
         check.report(&["targets"], "targets must list at least one target");
     }
+}
+
+/// Echo's form: `type`/`source` must say something, each constraint key must be a dot path and
+/// each value a regex (anchored, as the engine compiles it).
+fn check_echo_form(rule: &RuleConfig, check: &mut Checker<'_>) {
+    for (key, value) in [("type", &rule.echo_type), ("source", &rule.source)] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            check.report(&[key], format_args!("{key} must not be empty"));
+        }
+    }
+    for (key, regex) in &rule.payload_constraints {
+        let path = key.strip_prefix("$.").unwrap_or(key);
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            check.report(
+                &["payloadConstraints", key],
+                format_args!(
+                    "payloadConstraints key \"{key}\" must be a dot path into detail, such as \
+                     \"repository.name\""
+                ),
+            );
+        }
+        let compiled =
+            regex::Regex::new(regex).and_then(|_| regex::Regex::new(&format!("^(?:{regex})$")));
+        if let Err(error) = compiled {
+            let reason = regex_reason(&error);
+            check.report(
+                &["payloadConstraints", key],
+                format_args!(
+                    "payloadConstraints.{key}: \"{regex}\" is not a valid regex: {reason}"
+                ),
+            );
+        }
+    }
+}
+
+/// The regex crate's message spans several lines with a caret under the fault; its last line
+/// says what the fault is.
+fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().last().unwrap_or_default();
+    last.strip_prefix("error: ").unwrap_or(last).to_owned()
 }
 
 /// Checks target `index` (0-based) of rule `rule`; also uppercases a webhook's method, which
@@ -164,6 +217,40 @@ pub(crate) fn check_target(
         && let Err(error) = check_template(message)
     {
         check.report(&["log", "message"], error);
+    }
+    check_input_template(target, &mut check);
+}
+
+/// `input_paths`/`input_template`: compiled here so a bad path or placeholder is reported at
+/// its place; they replace a webhook's `body` or a log's `message`, so both at once is an error.
+fn check_input_template(target: &TargetConfig, check: &mut Checker<'_>) {
+    let Some(template) = &target.input_template else {
+        if !target.input_paths.is_empty() {
+            check.report(
+                &["input_paths"],
+                "input_paths is only used by an input_template; add one or remove input_paths",
+            );
+        }
+        return;
+    };
+    let other = match (&target.webhook, &target.log) {
+        (Some(webhook), _) if webhook.body.is_some() => Some("webhook.body"),
+        (_, Some(log)) if log.message.is_some() => Some("log.message"),
+        _ => None,
+    };
+    if let Some(other) = other {
+        check.report(
+            &["input_template"],
+            format_args!("input_template and {other} both say what to send; keep one of them"),
+        );
+    }
+    if let Err(errors) = InputTemplate::compile(&target.input_paths, template) {
+        for error in errors {
+            match &error.field {
+                InputField::Path(name) => check.report(&["input_paths", name], &error),
+                InputField::Template => check.report(&["input_template"], &error),
+            }
+        }
     }
 }
 

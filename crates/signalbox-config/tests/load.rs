@@ -160,11 +160,11 @@ rules:
     // YAML 1.2 booleans: `on` stays a string, in keys and in values.
     assert_eq!(
         rule.pattern,
-        serde_json::json!({
+        Some(serde_json::json!({
             "source": ["aws.ecs"],
             "detail-type": ["ECS Task State Change"],
             "detail": { "lastStatus": ["STOPPED"], "exitCode": [1, 137], "on": ["on"] }
-        })
+        }))
     );
     let hook = &rule.targets[0];
     assert_eq!(hook.name.as_deref(), Some("ops-hook"));
@@ -728,7 +728,7 @@ fn semantic_rule_checks() {
     let errors = problems("rules:\n  c:\n    targets: [{ log: {} }]\n");
     assert_eq!(
         errors[0].to_string(),
-        "config.yaml:3:5: rule \"c\": missing field `pattern`"
+        "config.yaml:3:5: rule \"c\": a rule needs a pattern (or Echo's type, source and payloadConstraints)"
     );
 
     let errors =
@@ -836,4 +836,82 @@ fn the_quickstart_example_loads() {
     let loaded = load_with(&path, &env(&[])).unwrap_or_else(|errors| panic!("{errors:#?}"));
     assert_eq!(loaded.config.rules.len(), 2);
     assert!(!loaded.config.rules["prod-deploys"].enabled);
+}
+
+#[test]
+fn input_template_errors_point_at_the_entry() {
+    let errors = problems(
+        "rules:
+  t:
+    pattern: {}
+    targets:
+      - webhook: { url: \"http://x.test/\", body: \"{}\" }
+        input_paths:
+          ok: \"$.detail-type\"
+          bad: \"$.detail[\"
+        input_template: '{\"a\": <ok>, \"b\": <missing>}'
+      - log: {}
+        input_paths: { lonely: \"$.id\" }
+",
+    );
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(
+            "config.yaml:8:16: target 1 of rule \"t\": input_paths.bad: \"$.detail[\" is not a valid JSONPath"
+        ),
+        "{messages:#?}"
+    );
+    assert!(messages[1].starts_with(
+        "config.yaml:9:25: target 1 of rule \"t\": input_template and webhook.body both say what to send"
+    ));
+    assert!(messages[2].starts_with(
+        "config.yaml:9:25: target 1 of rule \"t\": input_template: unknown placeholder <missing>"
+    ));
+    assert_eq!(
+        messages[3],
+        "config.yaml:11:22: target 2 of rule \"t\": input_paths is only used by an input_template; add one or remove input_paths"
+    );
+}
+
+#[test]
+fn echo_form_rules_load_and_are_checked() {
+    let loaded = signalbox_config::load_str(
+        "rules:
+  hook:
+    type: webhook
+    source: my-app
+    payloadConstraints: { repository.name: \"geo\", \"$.ref\": \"refs/heads/.*\" }
+    targets: [{ log: {} }]
+",
+        Path::new("config.yaml"),
+    )
+    .expect("valid");
+    let rule = &loaded.config.rules["hook"];
+    assert!(rule.is_echo_form());
+    assert_eq!(rule.pattern, None);
+    assert_eq!(rule.echo_type.as_deref(), Some("webhook"));
+    assert_eq!(rule.payload_constraints["repository.name"], "geo");
+
+    let errors = problems(
+        "rules:
+  both:
+    pattern: { source: [a] }
+    source: a
+    targets: [{ log: {} }]
+  bad-regex:
+    type: webhook
+    payloadConstraints:
+      name: \"geo(\"
+    targets: [{ log: {} }]
+",
+    );
+    let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "config.yaml:3:14: rule \"both\": pattern and the Echo keys (type, source, payloadConstraints) are two ways to write a rule; keep one",
+            "config.yaml:9:13: rule \"bad-regex\": payloadConstraints.name: \"geo(\" is not a valid regex: unclosed group",
+        ]
+    );
 }

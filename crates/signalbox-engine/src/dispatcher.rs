@@ -236,6 +236,7 @@ async fn attempt(shared: &Shared, job: &Job) -> AttemptRecord {
                     event: &event,
                     rule: &d.rule,
                     attempt: number,
+                    accepted_at: job.accepted_at,
                 };
                 let started = Instant::now();
                 let outcome = entry.target.deliver(&req).await;

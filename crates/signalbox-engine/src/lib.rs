@@ -4,9 +4,10 @@
 
 pub mod backoff;
 pub mod dispatcher;
+pub mod echo;
 pub mod ingest;
 pub mod router;
 
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use ingest::{IngestError, IngestHandle, IngestOptions, IngestResult, Ingestor};
-pub use router::{Router, RouterError};
+pub use router::{MatchedRule, Router, RouterError};

@@ -10,6 +10,7 @@ use signalbox_store::NewDelivery;
 use signalbox_targets::{BuildContext, BuildError, Target};
 
 use crate::backoff::RetryPolicy;
+use crate::echo::{self, EchoError, PayloadConstraints};
 
 /// A rule or target that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum RouterError {
     /// One of the rule's targets is invalid.
     #[error(transparent)]
     Target(#[from] BuildError),
+    /// An Echo-form rule's payload constraint is invalid.
+    #[error(transparent)]
+    Echo(#[from] EchoError),
 }
 
 impl RouterError {
@@ -28,6 +32,7 @@ impl RouterError {
         match self {
             RouterError::Pattern(p) => &p.rule,
             RouterError::Target(t) => &t.rule,
+            RouterError::Echo(e) => &e.rule,
         }
     }
 }
@@ -43,6 +48,16 @@ pub struct TargetEntry {
 struct RuleEntry {
     name: String,
     targets: Vec<TargetEntry>,
+    /// Echo-form rules: checked after the matcher said yes to their `type`/`source`.
+    constraints: Option<PayloadConstraints>,
+}
+
+/// A rule that matches an event, and where its deliveries go.
+pub struct MatchedRule<'a> {
+    /// The rule's name.
+    pub name: &'a str,
+    /// Its targets, in config order (a delivery's `target` is the index here).
+    pub targets: &'a [TargetEntry],
 }
 
 /// Compiled rules: what matches and where it goes.
@@ -72,13 +87,39 @@ impl Router {
                     Err(e) => errors.push(RouterError::Target(e)),
                 }
             }
+            let mut constraints = None;
+            let pattern = match &rule.pattern {
+                Some(pattern) if !rule.is_echo_form() => pattern.clone(),
+                Some(_) => {
+                    // The config loader reports this with a position; a hand-built config
+                    // must not silently drop one of the two.
+                    errors.push(RouterError::Pattern(PatternError {
+                        rule: name.clone(),
+                        path: String::new(),
+                        reason: "pattern and the Echo keys (type, source, payloadConstraints) \
+                                 are two ways to write a rule; keep one"
+                            .into(),
+                    }));
+                    continue;
+                }
+                None => {
+                    if !rule.payload_constraints.is_empty() {
+                        match PayloadConstraints::compile(name, &rule.payload_constraints) {
+                            Ok(c) => constraints = Some(c),
+                            Err(es) => errors.extend(es.into_iter().map(RouterError::Echo)),
+                        }
+                    }
+                    echo::pattern_of(rule)
+                }
+            };
             if rule.enabled {
-                patterns.push((name.clone(), rule.pattern.clone()));
+                patterns.push((name.clone(), pattern));
                 matched.push(rules.len());
             }
             rules.push(RuleEntry {
                 name: name.clone(),
                 targets,
+                constraints,
             });
         }
         let matcher = match signalbox_rules::compile(&patterns) {
@@ -109,20 +150,32 @@ impl Router {
     /// The deliveries `event` (EventBridge shape) owes: one per target of each matching rule,
     /// each with a fresh stable id.
     pub fn route(&self, event: &Value) -> Vec<NewDelivery> {
-        let mut hits = Vec::new();
-        self.matcher.matching_rules(event, &mut hits);
         let mut out = Vec::new();
-        for h in hits {
-            let rule = &self.rules[self.matched[h]];
+        for rule in self.matching(event) {
             for i in 0..rule.targets.len() {
                 out.push(NewDelivery {
                     id: signalbox_core::ids::new_id(),
-                    rule: rule.name.clone(),
+                    rule: rule.name.to_owned(),
                     target: i as u32,
                 });
             }
         }
         out
+    }
+
+    /// The enabled rules that match `event` (EventBridge shape), in name order: what
+    /// [`Router::route`] creates deliveries for.
+    pub fn matching(&self, event: &Value) -> Vec<MatchedRule<'_>> {
+        let mut hits = Vec::new();
+        self.matcher.matching_rules(event, &mut hits);
+        hits.into_iter()
+            .map(|h| &self.rules[self.matched[h]])
+            .filter(|rule| rule.constraints.as_ref().is_none_or(|c| c.matches(event)))
+            .map(|rule| MatchedRule {
+                name: &rule.name,
+                targets: &rule.targets,
+            })
+            .collect()
     }
 
     /// The target a delivery was created for, if the rule and target still exist.

@@ -3,13 +3,15 @@
 use serde_json::{Number, Value};
 
 use crate::cidr::CidrBlock;
+use crate::flatten::Leaf;
 use crate::wildcard::Wildcard;
 
 /// A literal value from a pattern, matched by equality.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Literal {
     String(String),
-    Number(Number),
+    /// The number's canonical text, see [`canonical_number`].
+    Number(String),
     Bool(bool),
     Null,
 }
@@ -19,27 +21,44 @@ impl Literal {
     pub(crate) fn matches(&self, value: &Value) -> bool {
         match (self, value) {
             (Literal::String(a), Value::String(b)) => a == b,
-            (Literal::Number(a), Value::Number(b)) => numbers_equal(a, b),
+            (Literal::Number(a), Value::Number(b)) => *a == canonical_number(b),
             (Literal::Bool(a), Value::Bool(b)) => a == b,
             (Literal::Null, Value::Null) => true,
             _ => false,
         }
     }
+
+    /// [`Literal::matches`] for a leaf read by the engine.
+    pub(crate) fn matches_leaf(&self, leaf: &Leaf<'_>) -> bool {
+        match (self, leaf) {
+            (Literal::String(a), Leaf::Str(b)) => a == b,
+            (Literal::Number(a), Leaf::Num(token)) => {
+                canonical_number_token(token).is_some_and(|b| *a == b)
+            }
+            (Literal::Bool(a), Leaf::Bool(b)) => a == b,
+            (Literal::Null, Leaf::Null) => true,
+            _ => false,
+        }
+    }
 }
 
-/// Numbers compare by value so that `5`, `5.0` and `5e0` are equal. Integers compare exactly
-/// first, because going through `f64` would merge distinct integers above 2^53.
-pub(crate) fn numbers_equal(a: &Number, b: &Number) -> bool {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return x == y;
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return x == y;
-    }
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => false,
-    }
+/// The text a number is compared by in exact matches (literals and `anything-but` values).
+///
+/// EventBridge compares numbers by their written form, not their value (`300` and `300.0`
+/// differ); `numeric` is the operator that compares values. Patterns reach signalbox already
+/// parsed, so the written form is the one `serde_json` gives back: integers as written, any
+/// number with a fraction or an exponent as the shortest text of its double (`300.0` and
+/// `3.0e2` both read `300.0`).
+pub(crate) fn canonical_number(n: &Number) -> String {
+    n.to_string()
+}
+
+/// [`canonical_number`] for a raw JSON number token taken straight from event bytes; `None`
+/// when the token is not a JSON number.
+pub(crate) fn canonical_number_token(token: &str) -> Option<String> {
+    serde_json::from_str::<Number>(token)
+        .ok()
+        .map(|n| canonical_number(&n))
 }
 
 /// Case folding for the `equals-ignore-case` family.
@@ -68,7 +87,7 @@ pub(crate) struct NumericRange {
 }
 
 impl NumericRange {
-    fn contains(&self, x: f64) -> bool {
+    pub(crate) fn contains(&self, x: f64) -> bool {
         let above = self.lower.is_none_or(|b| {
             if b.inclusive {
                 x >= b.limit
@@ -101,6 +120,25 @@ pub(crate) enum Excluded {
 }
 
 impl Excluded {
+    /// [`Excluded::excludes`] for a leaf read by the engine.
+    fn excludes_leaf(&self, leaf: &Leaf<'_>) -> bool {
+        let text = match leaf {
+            Leaf::Str(s) => Some(s.as_ref()),
+            _ => None,
+        };
+        match self {
+            Excluded::Values(literals) => literals.iter().any(|l| l.matches_leaf(leaf)),
+            Excluded::Prefixes(p) => {
+                text.is_some_and(|s| p.iter().any(|p| s.starts_with(p.as_str())))
+            }
+            Excluded::Suffixes(p) => {
+                text.is_some_and(|s| p.iter().any(|p| s.ends_with(p.as_str())))
+            }
+            Excluded::IgnoreCase(p) => text.is_some_and(|s| p.contains(&fold_case(s))),
+            Excluded::Wildcards(w) => text.is_some_and(|s| w.iter().any(|w| w.matches(s))),
+        }
+    }
+
     fn excludes(&self, value: &Value) -> bool {
         match self {
             Excluded::Values(literals) => literals.iter().any(|l| l.matches(value)),
@@ -166,6 +204,35 @@ impl Condition {
             Condition::AnythingBut(excluded) => !excluded.excludes(value),
         }
     }
+
+    /// [`Condition::matches`] for a leaf read by the engine; kept apart from it so that the
+    /// property tests compare two implementations.
+    pub(crate) fn matches_leaf(&self, leaf: &Leaf<'_>) -> bool {
+        let text = match leaf {
+            Leaf::Str(s) => Some(s.as_ref()),
+            _ => None,
+        };
+        match self {
+            Condition::Equals(literal) => literal.matches_leaf(leaf),
+            Condition::EqualsIgnoreCase(folded) => text.is_some_and(|s| fold_case(s) == *folded),
+            Condition::Prefix(p) => text.is_some_and(|s| s.starts_with(p.as_str())),
+            Condition::PrefixIgnoreCase(p) => {
+                text.is_some_and(|s| fold_case(s).starts_with(p.as_str()))
+            }
+            Condition::Suffix(p) => text.is_some_and(|s| s.ends_with(p.as_str())),
+            Condition::SuffixIgnoreCase(p) => {
+                text.is_some_and(|s| fold_case(s).ends_with(p.as_str()))
+            }
+            Condition::Wildcard(w) => text.is_some_and(|s| w.matches(s)),
+            Condition::Numeric(range) => match leaf {
+                Leaf::Num(token) => token.parse::<f64>().is_ok_and(|x| range.contains(x)),
+                _ => false,
+            },
+            Condition::Cidr(block) => text.is_some_and(|s| block.contains(s)),
+            Condition::Exists(present) => *present,
+            Condition::AnythingBut(excluded) => !excluded.excludes_leaf(leaf),
+        }
+    }
 }
 
 fn as_str(value: &Value) -> Option<&str> {
@@ -188,21 +255,45 @@ mod tests {
     }
 
     #[test]
-    fn numbers_compare_by_value() {
-        assert!(numbers_equal(&num(json!(5)), &num(json!(5.0))));
-        assert!(numbers_equal(&num(json!(300)), &num(json!(3.0e2))));
-        assert!(numbers_equal(&num(json!(-0.0)), &num(json!(0))));
-        assert!(!numbers_equal(
-            &num(json!(9007199254740993u64)),
-            &num(json!(9007199254740992u64))
-        ));
-        assert!(!numbers_equal(&num(json!(-1)), &num(json!(u64::MAX))));
+    fn numbers_compare_by_written_form() {
+        let eq = |a: Value, b: Value| canonical_number(&num(a)) == canonical_number(&num(b));
+        assert!(!eq(json!(5), json!(5.0)));
+        assert!(!eq(json!(300), json!(3.0e2)));
+        assert!(eq(json!(300.0), json!(3.0e2)));
+        assert!(eq(json!(7), json!(7)));
+        assert!(!eq(json!(9007199254740993u64), json!(9007199254740992u64)));
+        assert!(!eq(json!(-1), json!(u64::MAX)));
+    }
+
+    #[test]
+    fn raw_tokens_canonicalize_like_parsed_numbers() {
+        for token in [
+            "300",
+            "300.0",
+            "3.0e2",
+            "3E2",
+            "-0",
+            "-0.0",
+            "18446744073709551616",
+            "1.5e-7",
+            "0.1",
+        ] {
+            let parsed: Number = serde_json::from_str(token).expect("number");
+            assert_eq!(
+                canonical_number_token(token),
+                Some(canonical_number(&parsed)),
+                "{token}"
+            );
+        }
+        assert_eq!(canonical_number_token("abc"), None);
     }
 
     #[test]
     fn literal_types_do_not_mix() {
         assert!(!Literal::String("5".into()).matches(&json!(5)));
-        assert!(!Literal::Number(num(json!(5))).matches(&json!("5")));
+        assert!(!Literal::Number("5".into()).matches(&json!("5")));
+        assert!(Literal::Number("5".into()).matches(&json!(5)));
+        assert!(!Literal::Number("5".into()).matches(&json!(5.0)));
         assert!(!Literal::Null.matches(&json!("")));
         assert!(!Literal::String(String::new()).matches(&Value::Null));
         assert!(!Literal::Bool(true).matches(&json!("true")));

@@ -1,4 +1,4 @@
-//! The one error type of this crate: a pattern that cannot be compiled.
+//! The errors of this crate: a pattern that cannot be compiled, and an event that cannot be read.
 
 use std::fmt;
 
@@ -25,6 +25,35 @@ impl fmt::Display for PatternError {
             write!(f, ".{}", self.path)?;
         }
         write!(f, ": {}", self.reason)
+    }
+}
+
+/// An event given as JSON bytes that cannot be matched because it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MatchError {
+    /// The bytes are not one well-formed JSON value.
+    #[error("event is not valid JSON at byte {offset}: {reason}")]
+    InvalidJson {
+        /// Byte offset where reading stopped.
+        offset: usize,
+        /// What was wrong there.
+        reason: &'static str,
+    },
+    /// The event nests arrays and objects deeper than the limit.
+    #[error("event nests arrays and objects deeper than {limit} levels")]
+    TooDeep {
+        /// The deepest nesting accepted.
+        limit: usize,
+    },
+}
+
+impl MatchError {
+    /// A stable code for the error, for an HTTP layer or metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MatchError::InvalidJson { .. } => "invalid_json",
+            MatchError::TooDeep { .. } => "too_deep",
+        }
     }
 }
 

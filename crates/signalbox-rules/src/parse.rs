@@ -4,13 +4,23 @@
 use serde_json::{Map, Value};
 
 use crate::cidr::CidrBlock;
-use crate::condition::{Bound, Condition, Excluded, Literal, NumericRange, fold_case};
+use crate::condition::{
+    Bound, Condition, Excluded, Literal, NumericRange, canonical_number, fold_case,
+};
 use crate::pattern::FieldMatch;
 use crate::wildcard::Wildcard;
 
 /// `$or` multiplies alternatives; past this many a pattern is almost surely a mistake and would
 /// make matching slow, so it is refused instead.
 const MAX_ALTERNATIVES: usize = 1024;
+
+/// Distributing `$or` copies every field of one side into each alternative of the other; past
+/// this many copied conditions (summed over all alternatives) a pattern is refused, so a few
+/// kilobytes of pattern can never become gigabytes of compiled form.
+const MAX_EXPANDED_CONDITIONS: usize = 100_000;
+
+/// Patterns nested deeper than this are refused (events rarely nest past a handful of levels).
+const MAX_PATTERN_DEPTH: usize = 32;
 
 const OPERATORS: &str =
     "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists";
@@ -61,6 +71,11 @@ impl Location {
 }
 
 fn compile_object(object: &Map<String, Value>, at: &mut Location) -> Result<Alternatives, Failure> {
+    if at.fields.len() > MAX_PATTERN_DEPTH {
+        return Err(at.fail(format!(
+            "pattern nests deeper than {MAX_PATTERN_DEPTH} levels"
+        )));
+    }
     let mut result: Alternatives = vec![Vec::new()];
     for (key, value) in object {
         let sub = if key == "$or" {
@@ -123,7 +138,7 @@ fn compile_or(value: &Value, at: &mut Location) -> Result<Alternatives, Failure>
         };
         at.shown.pop();
         all.extend(sub?);
-        if all.len() > MAX_ALTERNATIVES {
+        if all.len() > MAX_ALTERNATIVES || size(&all) > MAX_EXPANDED_CONDITIONS {
             let mut shown = at.shown.clone();
             shown.push("$or".to_owned());
             return Err(too_many(&shown));
@@ -135,7 +150,12 @@ fn compile_or(value: &Value, at: &mut Location) -> Result<Alternatives, Failure>
 /// AND of two ORs: every alternative of `left` joined with every alternative of `right`; `None`
 /// when that would exceed [`MAX_ALTERNATIVES`].
 fn cross(left: Alternatives, right: Alternatives) -> Option<Alternatives> {
-    if left.len().saturating_mul(right.len()) > MAX_ALTERNATIVES {
+    let copied = left
+        .len()
+        .saturating_mul(size(&right))
+        .saturating_add(right.len().saturating_mul(size(&left)));
+    if left.len().saturating_mul(right.len()) > MAX_ALTERNATIVES || copied > MAX_EXPANDED_CONDITIONS
+    {
         return None;
     }
     let mut out = Vec::with_capacity(left.len() * right.len());
@@ -149,11 +169,20 @@ fn cross(left: Alternatives, right: Alternatives) -> Option<Alternatives> {
     Some(out)
 }
 
+/// How much compiled form `alternatives` holds: one per field plus one per condition.
+fn size(alternatives: &Alternatives) -> usize {
+    alternatives
+        .iter()
+        .flatten()
+        .map(|field| 1 + field.conditions.len())
+        .sum()
+}
+
 fn too_many(shown: &[String]) -> Failure {
     (
         shown.join("."),
         format!(
-            "$or expands to more than {MAX_ALTERNATIVES} alternatives; split the rule into several rules"
+            "$or expands to more than {MAX_ALTERNATIVES} alternatives or {MAX_EXPANDED_CONDITIONS} conditions; split the rule into several rules"
         ),
     )
 }
@@ -187,7 +216,7 @@ fn compile_condition(value: &Value, at: &Location) -> Result<Condition, Failure>
 fn literal(scalar: &Value) -> Literal {
     match scalar {
         Value::String(s) => Literal::String(s.clone()),
-        Value::Number(n) => Literal::Number(n.clone()),
+        Value::Number(n) => Literal::Number(canonical_number(n)),
         Value::Bool(b) => Literal::Bool(*b),
         // Arrays and objects never reach here; `null` is the remaining case.
         _ => Literal::Null,
@@ -706,6 +735,26 @@ mod tests {
         }
         // 4^6 = 4096 alternatives.
         assert_error(Value::Object(pattern), "f5", "more than 1024 alternatives");
+    }
+
+    #[test]
+    fn or_expansion_of_large_leaves_is_bounded() {
+        // 32 alternatives, each copying a 10,000-value leaf: 320,000 conditions.
+        let values: Vec<Value> = (0..10_000).map(|i| json!(format!("v{i}"))).collect();
+        let alternatives: Vec<Value> = (0..32).map(|i| json!({format!("k{i}"): ["x"]})).collect();
+        let pattern = json!({"big": values, "$or": alternatives});
+        let e = error(pattern);
+        assert!(e.reason.contains("100000 conditions"), "{e}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut pattern = json!({"leaf": ["x"]});
+        for _ in 0..40 {
+            pattern = json!({ "n": pattern });
+        }
+        let e = error(pattern);
+        assert!(e.reason.contains("deeper than 32 levels"), "{e}");
     }
 
     #[test]

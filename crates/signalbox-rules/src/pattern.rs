@@ -13,10 +13,13 @@ use crate::parse;
 /// alternatives, and each alternative is a list of field paths, each with its ORed conditions.
 /// That flat shape is what an index-based engine wants to consume later.
 ///
-/// Choices made where the AWS documentation does not say, or where signalbox departs from it:
-/// - Literal numbers compare by value (`300`, `300.0` and `3.0e2` are equal). The EventBridge
-///   guide says it compares the string form, which makes them differ; signalbox's spec asks for
-///   value equality. The rule lives in one function, `numbers_equal`.
+/// Choices made where the AWS documentation does not say, or where signalbox departs from it
+/// (`docs/rules.md` has the user-facing list):
+/// - Literal numbers (and `anything-but` numbers) compare by written form, as the EventBridge
+///   guide states: `300` does not match `300.0`; use `numeric` to compare values. Patterns
+///   arrive parsed, so the form is `serde_json`'s: integers as written, anything with a fraction
+///   or exponent as its shortest double text; hence `300.0` and `3.0e2` are equal here while
+///   AWS says they differ. The rule lives in one function, `canonical_number`.
 /// - `exists: true` matches a field whose value is `null` (it is a leaf, only its value is null);
 ///   a field holding an object or an empty array does not exist as far as `exists` is concerned.
 /// - `anything-but` matches any leaf value it does not exclude, of any type: `null`, `true` and
@@ -111,8 +114,10 @@ mod tests {
         let event = json!({"s": "x", "n": 5, "f": 5.5, "t": true, "z": null, "e": ""});
         assert!(matches(json!({"s": ["y", "x"]}), event.clone()));
         assert!(!matches(json!({"s": ["X"]}), event.clone()));
-        assert!(matches(json!({"n": [5.0]}), event.clone()));
-        assert!(matches(json!({"n": [5e0]}), event.clone()));
+        // Numbers compare by written form, as EventBridge does: 5 is not 5.0.
+        assert!(matches(json!({"n": [5]}), event.clone()));
+        assert!(!matches(json!({"n": [5.0]}), event.clone()));
+        assert!(!matches(json!({"n": [5e0]}), event.clone()));
         assert!(!matches(json!({"n": ["5"]}), event.clone()));
         assert!(!matches(json!({"s": [5]}), json!({"s": "5"})));
         assert!(matches(json!({"f": [5.5]}), event.clone()));
@@ -262,6 +267,10 @@ mod tests {
             event.clone()
         ));
         assert!(!matches(
+            json!({"n": [{"anything-but": [100, 200]}]}),
+            event.clone()
+        ));
+        assert!(matches(
             json!({"n": [{"anything-but": [100, 200.0]}]}),
             event.clone()
         ));

@@ -1,16 +1,25 @@
 //! Runs every case in `tests/conformance/*.jsonl` and reports every failing case by name.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use signalbox_rules::{Pattern, compile};
+use serde_json::value::RawValue;
+use signalbox_rules::{Pattern, compile, compile_linear};
 
 /// One line of a conformance file, checked for shape before it is run.
 enum Expectation {
-    Match { event: Value, matched: bool },
-    Error { reason: String },
+    /// `raw` is the event exactly as written in the file, so number tokens like `3.0e2` reach
+    /// the byte matcher unchanged.
+    Match {
+        event: Value,
+        raw: String,
+        matched: bool,
+    },
+    Error {
+        reason: String,
+    },
 }
 
 struct Case {
@@ -41,8 +50,18 @@ fn parse_case(line: &str, origin: String) -> Result<Case, String> {
     };
     let pattern =
         field("pattern").ok_or_else(|| format!("{origin} ({name}): missing \"pattern\""))?;
+    let raw_fields: HashMap<String, Box<RawValue>> =
+        serde_json::from_str(line).map_err(|e| format!("{origin}: not JSON: {e}"))?;
+    let raw = raw_fields
+        .get("event")
+        .map(|r| r.get().to_owned())
+        .unwrap_or_default();
     let expect = match (field("event"), field("matched"), field("error")) {
-        (Some(event), Some(Value::Bool(matched)), None) => Expectation::Match { event, matched },
+        (Some(event), Some(Value::Bool(matched)), None) => Expectation::Match {
+            event,
+            raw,
+            matched,
+        },
         (None, None, Some(Value::String(reason))) => Expectation::Error { reason },
         _ => {
             return Err(format!(
@@ -62,7 +81,14 @@ fn parse_case(line: &str, origin: String) -> Result<Case, String> {
 fn run(case: &Case) -> Result<(), String> {
     let compiled = Pattern::compile_named(&case.name, &case.pattern);
     match (&case.expect, compiled) {
-        (Expectation::Match { event, matched }, Ok(pattern)) => {
+        (
+            Expectation::Match {
+                event,
+                raw,
+                matched,
+            },
+            Ok(pattern),
+        ) => {
             let single = pattern.matches(event);
             if single != *matched {
                 return Err(format!(
@@ -70,12 +96,29 @@ fn run(case: &Case) -> Result<(), String> {
                 ));
             }
             let rules = vec![(case.name.clone(), case.pattern.clone())];
-            let matcher = compile(&rules).map_err(|e| format!("compile failed: {e:?}"))?;
-            let mut out = Vec::new();
-            matcher.matching_rules(event, &mut out);
             let expected: Vec<usize> = if *matched { vec![0] } else { vec![] };
-            if out != expected {
-                return Err(format!("expected matched={matched}, Matcher gave {out:?}"));
+            let engines = [
+                ("engine", compile(&rules)),
+                ("linear", compile_linear(&rules)),
+            ];
+            for (engine, matcher) in engines {
+                let matcher = matcher.map_err(|e| format!("compile failed: {e:?}"))?;
+                let mut out = Vec::new();
+                matcher.matching_rules(event, &mut out);
+                if out != expected {
+                    return Err(format!(
+                        "expected matched={matched}, {engine} on a Value gave {out:?}"
+                    ));
+                }
+                out.clear();
+                matcher
+                    .matching_rules_json(raw.as_bytes(), &mut out)
+                    .map_err(|e| format!("{engine} refused the event bytes: {e}"))?;
+                if out != expected {
+                    return Err(format!(
+                        "expected matched={matched}, {engine} on bytes gave {out:?}"
+                    ));
+                }
             }
             Ok(())
         }

@@ -11,11 +11,13 @@ use signalbox_config::{TargetConfig, TargetKind};
 
 mod log;
 mod outcome;
+mod payload;
 pub mod template;
 mod webhook;
 
 pub use log::LogTarget;
 pub use outcome::{AttemptOutcome, classify_status, parse_retry_after};
+pub use payload::Payload;
 pub use webhook::WebhookTarget;
 
 /// One attempt to deliver one event through one target.
@@ -29,6 +31,18 @@ pub struct DeliveryRequest<'a> {
     pub rule: &'a str,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// When the event was accepted (`<aws.events.event.ingestion-time>` in input templates).
+    pub accepted_at: signalbox_core::time::Millis,
+}
+
+/// What a delivery would send, rendered exactly as [`Target::deliver`] renders it, for showing
+/// without sending (`signalbox rules explain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Where it would go, e.g. `POST https://hooks.example.com/x` or `log at warn`.
+    pub destination: String,
+    /// The request body or log message.
+    pub body: String,
 }
 
 /// A place deliveries go: a webhook, a log line, later notification channels and sinks.
@@ -38,6 +52,9 @@ pub trait Target: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Makes one attempt. Never panics on bad input; every failure is an [`AttemptOutcome`].
     async fn deliver(&self, request: &DeliveryRequest<'_>) -> AttemptOutcome;
+    /// What [`Target::deliver`] would send for `request`, without sending it. An error is the
+    /// render error that would make the delivery dead.
+    fn render(&self, request: &DeliveryRequest<'_>) -> Result<Rendered, String>;
 }
 
 /// A target whose config cannot be turned into a runnable target.
@@ -84,8 +101,15 @@ pub fn build(
         reason,
     };
     let target: Arc<dyn Target> = match config.kind() {
-        TargetKind::Webhook(w) => Arc::new(WebhookTarget::new(w, ctx.http.clone()).map_err(err)?),
-        TargetKind::Log(l) => Arc::new(LogTarget::new(l).map_err(err)?),
+        TargetKind::Webhook(w) => {
+            let body = Payload::compile(config, w.body.as_deref(), "webhook body").map_err(err)?;
+            Arc::new(WebhookTarget::new(w, body, ctx.http.clone()).map_err(err)?)
+        }
+        TargetKind::Log(l) => {
+            let message =
+                Payload::compile(config, l.message.as_deref(), "log message").map_err(err)?;
+            Arc::new(LogTarget::new(l, message))
+        }
     };
     Ok(target)
 }

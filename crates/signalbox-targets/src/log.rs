@@ -4,28 +4,22 @@ use async_trait::async_trait;
 use signalbox_config::{LogLevel, LogTarget as LogConfig};
 
 use crate::outcome::AttemptOutcome;
-use crate::template::Template;
-use crate::{DeliveryRequest, Target};
+use crate::payload::Payload;
+use crate::{DeliveryRequest, Rendered, Target};
 
 /// Logs each delivery through `tracing` under the target `signalbox::delivery`.
 pub struct LogTarget {
     level: LogLevel,
-    message: Option<Template>,
+    message: Payload,
 }
 
 impl LogTarget {
-    /// Checks and compiles the config.
-    pub fn new(cfg: &LogConfig) -> Result<LogTarget, String> {
-        let message = cfg
-            .message
-            .as_deref()
-            .map(Template::compile)
-            .transpose()
-            .map_err(|e| format!("log message {e}"))?;
-        Ok(LogTarget {
+    /// A log target writing `message` ([`Payload::compile`]) at the configured level.
+    pub fn new(cfg: &LogConfig, message: Payload) -> LogTarget {
+        LogTarget {
             level: cfg.level,
             message,
-        })
+        }
     }
 }
 
@@ -36,17 +30,14 @@ impl Target for LogTarget {
     }
 
     async fn deliver(&self, req: &DeliveryRequest<'_>) -> AttemptOutcome {
-        let message = match &self.message {
-            Some(t) => match t.render(req.event, req.rule) {
-                Ok(m) => m,
-                Err(error) => {
-                    return AttemptOutcome::Permanent {
-                        error,
-                        status: None,
-                    };
-                }
-            },
-            None => req.event.to_string(),
+        let message = match self.message.render(req) {
+            Ok(message) => message,
+            Err(error) => {
+                return AttemptOutcome::Permanent {
+                    error,
+                    status: None,
+                };
+            }
         };
         let event_id = req
             .event
@@ -65,5 +56,18 @@ impl Target for LogTarget {
             LogLevel::Error => emit!(error),
         }
         AttemptOutcome::Delivered { status: None }
+    }
+
+    fn render(&self, req: &DeliveryRequest<'_>) -> Result<Rendered, String> {
+        let level = match self.level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        Ok(Rendered {
+            destination: format!("log at {level}"),
+            body: self.message.render(req)?,
+        })
     }
 }

@@ -8,8 +8,8 @@ use reqwest::{Method, Url};
 use signalbox_config::WebhookTarget as WebhookConfig;
 
 use crate::outcome::{AttemptOutcome, classify_status, parse_retry_after};
-use crate::template::Template;
-use crate::{DeliveryRequest, Target};
+use crate::payload::Payload;
+use crate::{DeliveryRequest, Rendered, Target};
 
 /// Receivers use this to de-duplicate: it is the same on every attempt of one delivery.
 pub const DELIVERY_HEADER: &str = "x-signalbox-delivery";
@@ -25,13 +25,17 @@ pub struct WebhookTarget {
     url: Url,
     method: Method,
     headers: HeaderMap,
-    body: Option<Template>,
+    body: Payload,
     timeout: Duration,
 }
 
 impl WebhookTarget {
-    /// Checks and compiles the config.
-    pub fn new(cfg: &WebhookConfig, http: reqwest::Client) -> Result<WebhookTarget, String> {
+    /// Checks the config; `body` is the compiled payload ([`Payload::compile`]).
+    pub fn new(
+        cfg: &WebhookConfig,
+        body: Payload,
+        http: reqwest::Client,
+    ) -> Result<WebhookTarget, String> {
         let url = Url::parse(&cfg.url).map_err(|e| format!("webhook url: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!(
@@ -53,12 +57,6 @@ impl WebhookTarget {
         if !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        let body = cfg
-            .body
-            .as_deref()
-            .map(Template::compile)
-            .transpose()
-            .map_err(|e| format!("webhook body {e}"))?;
         Ok(WebhookTarget {
             http,
             url,
@@ -77,18 +75,15 @@ impl Target for WebhookTarget {
     }
 
     async fn deliver(&self, req: &DeliveryRequest<'_>) -> AttemptOutcome {
-        let body = match &self.body {
-            Some(t) => match t.render(req.event, req.rule) {
-                Ok(b) => b,
-                // The same template and event would fail again: retrying cannot help.
-                Err(error) => {
-                    return AttemptOutcome::Permanent {
-                        error,
-                        status: None,
-                    };
-                }
-            },
-            None => req.event.to_string(),
+        let body = match self.body.render(req) {
+            Ok(body) => body,
+            // The same template and event would fail again: retrying cannot help.
+            Err(error) => {
+                return AttemptOutcome::Permanent {
+                    error,
+                    status: None,
+                };
+            }
         };
         let sent = self
             .http
@@ -128,6 +123,13 @@ impl Target for WebhookTarget {
                 .to_string()
         };
         classify_status(status, retry_after, &hint)
+    }
+
+    fn render(&self, req: &DeliveryRequest<'_>) -> Result<Rendered, String> {
+        Ok(Rendered {
+            destination: format!("webhook {} {}", self.method, self.url),
+            body: self.body.render(req)?,
+        })
     }
 }
 

@@ -1,0 +1,520 @@
+//! The index-based engine behind [`crate::compile`]: the cost of matching one event depends on
+//! the event and on how many rules match it, not on how many rules are loaded.
+//!
+//! How it works:
+//! 1. Every field path any pattern mentions goes into a [`PathTrie`]. An event is read once
+//!    along the trie and yields only the leaves some pattern looks at; other subtrees are
+//!    skipped.
+//! 2. A *predicate* is one field of one pattern alternative with its ORed conditions.
+//!    Identical predicates of different rules are stored once, so 100,000 rules that all say
+//!    `"coupon": [{"exists": true}]` cost one check, not 100,000.
+//! 3. Per field, conditions are indexed: hash maps for exact and ignore-case values, maps keyed
+//!    by length for prefixes and suffixes (one lookup per distinct length), and a list of the
+//!    distinct remaining conditions (`anything-but`, `numeric`, `wildcard`, `cidr`) evaluated
+//!    once per leaf. Each leaf value is therefore looked at once, whatever the rule count.
+//! 4. Each alternative is *anchored* on its most selective predicate (the one fewest
+//!    alternatives share, equality first). Only alternatives whose anchor was hit are checked,
+//!    by looking their other predicates up among the hits. Alternatives without any predicate
+//!    that needs a value (`{}`, or only `exists: false`) are checked for every event.
+//!
+//! Costs that still grow with the rule set: the number of distinct scan conditions on one field
+//! (e.g. 10,000 different `numeric` ranges on `detail.price`), the number of distinct prefix or
+//! suffix lengths on one field, and alternatives with no value-bearing predicate.
+
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::condition::{Condition, Literal, canonical_number_token, fold_case};
+use crate::error::MatchError;
+use crate::flatten::{FieldId, Leaf, PathTrie};
+use crate::matcher::Matcher;
+use crate::pattern::{FieldMatch, Pattern};
+
+type PredId = u32;
+type AltId = u32;
+
+/// Strings mapped to the predicates they satisfy, probed once per distinct length.
+#[derive(Debug, Default)]
+struct AffixIndex {
+    by_text: FxHashMap<Box<str>, Vec<PredId>>,
+    /// Distinct key lengths in bytes, ascending.
+    lengths: Vec<usize>,
+}
+
+impl AffixIndex {
+    fn add(&mut self, text: &str, pred: PredId) {
+        self.by_text.entry(text.into()).or_default().push(pred);
+        if let Err(at) = self.lengths.binary_search(&text.len()) {
+            self.lengths.insert(at, text.len());
+        }
+    }
+
+    fn prefixes_of(&self, s: &str, out: &mut Vec<PredId>) {
+        for &len in &self.lengths {
+            if len > s.len() {
+                break;
+            }
+            if let Some(head) = s.get(..len)
+                && let Some(preds) = self.by_text.get(head)
+            {
+                out.extend_from_slice(preds);
+            }
+        }
+    }
+
+    fn suffixes_of(&self, s: &str, out: &mut Vec<PredId>) {
+        for &len in &self.lengths {
+            if len > s.len() {
+                break;
+            }
+            if let Some(tail) = s.get(s.len() - len..)
+                && let Some(preds) = self.by_text.get(tail)
+            {
+                out.extend_from_slice(preds);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+}
+
+/// Every condition on one field path, indexed by how it is evaluated.
+#[derive(Debug, Default)]
+struct FieldIndex {
+    strings: FxHashMap<Box<str>, Vec<PredId>>,
+    /// Keyed by [`crate::condition::canonical_number`].
+    numbers: FxHashMap<Box<str>, Vec<PredId>>,
+    trues: Vec<PredId>,
+    falses: Vec<PredId>,
+    nulls: Vec<PredId>,
+    prefixes: AffixIndex,
+    suffixes: AffixIndex,
+    /// Case-folded keys, probed with the case-folded value.
+    ignore_case: FxHashMap<Box<str>, Vec<PredId>>,
+    prefixes_ignore_case: AffixIndex,
+    suffixes_ignore_case: AffixIndex,
+    exists: Vec<PredId>,
+    /// Distinct conditions evaluated one by one; `scan_keys` finds duplicates at build time.
+    scan: Vec<(Condition, Vec<PredId>)>,
+    scan_keys: FxHashMap<String, usize>,
+}
+
+impl FieldIndex {
+    fn add(&mut self, condition: &Condition, pred: PredId) {
+        match condition {
+            Condition::Equals(Literal::String(s)) => self
+                .strings
+                .entry(s.as_str().into())
+                .or_default()
+                .push(pred),
+            Condition::Equals(Literal::Number(n)) => self
+                .numbers
+                .entry(n.as_str().into())
+                .or_default()
+                .push(pred),
+            Condition::Equals(Literal::Bool(true)) => self.trues.push(pred),
+            Condition::Equals(Literal::Bool(false)) => self.falses.push(pred),
+            Condition::Equals(Literal::Null) => self.nulls.push(pred),
+            Condition::Prefix(p) => self.prefixes.add(p, pred),
+            Condition::Suffix(p) => self.suffixes.add(p, pred),
+            Condition::EqualsIgnoreCase(f) => self
+                .ignore_case
+                .entry(f.as_str().into())
+                .or_default()
+                .push(pred),
+            Condition::PrefixIgnoreCase(f) => self.prefixes_ignore_case.add(f, pred),
+            Condition::SuffixIgnoreCase(f) => self.suffixes_ignore_case.add(f, pred),
+            Condition::Exists(true) => self.exists.push(pred),
+            // Satisfied by absence, which the alternative check handles.
+            Condition::Exists(false) => {}
+            other => {
+                let key = format!("{other:?}");
+                let at = *self.scan_keys.entry(key).or_insert_with(|| {
+                    self.scan.push((other.clone(), Vec::new()));
+                    self.scan.len() - 1
+                });
+                self.scan[at].1.push(pred);
+            }
+        }
+    }
+
+    fn needs_folding(&self) -> bool {
+        !self.ignore_case.is_empty()
+            || !self.prefixes_ignore_case.is_empty()
+            || !self.suffixes_ignore_case.is_empty()
+    }
+
+    /// Appends every predicate that `leaf` satisfies (possibly with repeats).
+    fn hits(&self, leaf: &Leaf<'_>, out: &mut Vec<PredId>) {
+        out.extend_from_slice(&self.exists);
+        match leaf {
+            Leaf::Str(s) => {
+                if let Some(preds) = self.strings.get(s.as_ref()) {
+                    out.extend_from_slice(preds);
+                }
+                self.prefixes.prefixes_of(s, out);
+                self.suffixes.suffixes_of(s, out);
+                if self.needs_folding() {
+                    let folded = fold_case(s);
+                    if let Some(preds) = self.ignore_case.get(folded.as_str()) {
+                        out.extend_from_slice(preds);
+                    }
+                    self.prefixes_ignore_case.prefixes_of(&folded, out);
+                    self.suffixes_ignore_case.suffixes_of(&folded, out);
+                }
+            }
+            Leaf::Num(token) => {
+                if !self.numbers.is_empty()
+                    && let Some(canonical) = canonical_number_token(token)
+                    && let Some(preds) = self.numbers.get(canonical.as_str())
+                {
+                    out.extend_from_slice(preds);
+                }
+            }
+            Leaf::Bool(true) => out.extend_from_slice(&self.trues),
+            Leaf::Bool(false) => out.extend_from_slice(&self.falses),
+            Leaf::Null => out.extend_from_slice(&self.nulls),
+        }
+        for (condition, preds) in &self.scan {
+            if condition.matches_leaf(leaf) {
+                out.extend_from_slice(preds);
+            }
+        }
+    }
+}
+
+/// One alternative of one rule's pattern, minus its anchor predicate.
+#[derive(Debug)]
+struct Alternative {
+    rule: u32,
+    /// Predicates that must be hit.
+    required: Box<[PredId]>,
+    /// Predicates that are satisfied when hit or when their field has no leaf (`exists: false`).
+    absent_ok: Box<[PredId]>,
+}
+
+#[derive(Debug)]
+struct Predicate {
+    field: FieldId,
+    absent_ok: bool,
+    /// Only exact-value conditions: the best anchors.
+    exact: bool,
+    /// How many alternatives use it.
+    uses: u32,
+}
+
+/// The compiled rule set; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct IndexedMatcher {
+    trie: PathTrie,
+    fields: Vec<FieldIndex>,
+    predicates: Vec<Predicate>,
+    /// Per predicate, the alternatives anchored on it.
+    anchored: Vec<Vec<AltId>>,
+    alternatives: Vec<Alternative>,
+    /// Alternatives with no predicate that needs a value: checked for every event.
+    always: Vec<AltId>,
+}
+
+impl IndexedMatcher {
+    /// Builds the indexes; rule `i` is `patterns[i]`.
+    pub(crate) fn build(patterns: &[Pattern]) -> IndexedMatcher {
+        let mut builder = Builder::default();
+        let mut raw: Vec<(u32, Vec<PredId>)> = Vec::new();
+        for (rule, pattern) in patterns.iter().enumerate() {
+            for fields in &pattern.alternatives {
+                let mut preds: Vec<PredId> = fields.iter().map(|f| builder.intern(f)).collect();
+                preds.sort_unstable();
+                preds.dedup();
+                for &p in &preds {
+                    builder.predicates[p as usize].uses += 1;
+                }
+                raw.push((rule as u32, preds));
+            }
+        }
+        let Builder {
+            trie,
+            fields,
+            predicates,
+            ..
+        } = builder;
+        let mut anchored = vec![Vec::new(); predicates.len()];
+        let mut alternatives = Vec::with_capacity(raw.len());
+        let mut always = Vec::new();
+        for (rule, preds) in raw {
+            let id = alternatives.len() as AltId;
+            let (absent_ok, required): (Vec<PredId>, Vec<PredId>) = preds
+                .into_iter()
+                .partition(|&p| predicates[p as usize].absent_ok);
+            let anchor = required.iter().copied().min_by_key(|&p| {
+                let pred = &predicates[p as usize];
+                (pred.uses, !pred.exact)
+            });
+            let required: Vec<PredId> = match anchor {
+                Some(a) => {
+                    anchored[a as usize].push(id);
+                    required.into_iter().filter(|&p| p != a).collect()
+                }
+                None => {
+                    always.push(id);
+                    required
+                }
+            };
+            alternatives.push(Alternative {
+                rule,
+                required: required.into(),
+                absent_ok: absent_ok.into(),
+            });
+        }
+        IndexedMatcher {
+            trie,
+            fields,
+            predicates,
+            anchored,
+            alternatives,
+            always,
+        }
+    }
+
+    /// Records the predicates one leaf satisfies.
+    fn visit(&self, scratch: &mut Scratch, field: FieldId, leaf: &Leaf<'_>) {
+        scratch.seen.push(field);
+        self.fields[field as usize].hits(leaf, &mut scratch.hits);
+    }
+
+    /// Checks the candidate alternatives once every leaf was visited.
+    fn finish(&self, scratch: &mut Scratch, out: &mut Vec<usize>) {
+        let Scratch {
+            hits,
+            seen,
+            matched,
+        } = scratch;
+        hits.sort_unstable();
+        hits.dedup();
+        seen.sort_unstable();
+        seen.dedup();
+        let satisfied = |alt: &Alternative| {
+            alt.required.iter().all(|p| hits.binary_search(p).is_ok())
+                && alt.absent_ok.iter().all(|p| {
+                    hits.binary_search(p).is_ok()
+                        || seen
+                            .binary_search(&self.predicates[*p as usize].field)
+                            .is_err()
+                })
+        };
+        let candidates = hits
+            .iter()
+            .flat_map(|&p| self.anchored[p as usize].iter())
+            .chain(self.always.iter());
+        for &alt in candidates {
+            let alt = &self.alternatives[alt as usize];
+            if satisfied(alt) {
+                matched.push(alt.rule);
+            }
+        }
+        matched.sort_unstable();
+        matched.dedup();
+        out.extend(matched.iter().map(|&r| r as usize));
+    }
+}
+
+/// Per-event working memory, kept per thread so that matching does not allocate.
+#[derive(Default)]
+struct Scratch {
+    hits: Vec<PredId>,
+    seen: Vec<FieldId>,
+    matched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with cleared scratch memory; a nested call (which nothing does today) gets its own.
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            scratch.hits.clear();
+            scratch.seen.clear();
+            scratch.matched.clear();
+            f(&mut scratch)
+        }
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+impl Matcher for IndexedMatcher {
+    fn matching_rules(&self, event: &Value, out: &mut Vec<usize>) {
+        with_scratch(|scratch| {
+            self.trie
+                .flatten_value(event, &mut |field, leaf| self.visit(scratch, field, &leaf));
+            self.finish(scratch, out);
+        });
+    }
+
+    fn matching_rules_json(&self, event: &[u8], out: &mut Vec<usize>) -> Result<(), MatchError> {
+        with_scratch(|scratch| {
+            self.trie
+                .flatten_json(event, &mut |field, leaf| self.visit(scratch, field, &leaf))?;
+            self.finish(scratch, out);
+            Ok(())
+        })
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    trie: PathTrie,
+    fields: Vec<FieldIndex>,
+    predicates: Vec<Predicate>,
+    by_key: FxHashMap<(FieldId, String), PredId>,
+}
+
+impl Builder {
+    /// The id of the predicate for `field`, shared with every identical one seen before.
+    fn intern(&mut self, field: &FieldMatch) -> PredId {
+        let id = self.trie.insert(&field.path);
+        if self.fields.len() <= id as usize {
+            self.fields
+                .resize_with(id as usize + 1, FieldIndex::default);
+        }
+        // Conditions of a leaf are ORed, so their order does not matter.
+        let mut keys: Vec<String> = field.conditions.iter().map(|c| format!("{c:?}")).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let key = (id, keys.join("\u{0}"));
+        if let Some(&pred) = self.by_key.get(&key) {
+            return pred;
+        }
+        let pred = self.predicates.len() as PredId;
+        self.predicates.push(Predicate {
+            field: id,
+            absent_ok: field.matches_absent,
+            exact: field
+                .conditions
+                .iter()
+                .all(|c| matches!(c, Condition::Equals(_))),
+            uses: 0,
+        });
+        for condition in &field.conditions {
+            self.fields[id as usize].add(condition, pred);
+        }
+        self.by_key.insert(key, pred);
+        pred
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn matcher(patterns: &[Value]) -> IndexedMatcher {
+        let compiled: Vec<Pattern> = patterns
+            .iter()
+            .map(|p| Pattern::compile(p).expect("valid pattern"))
+            .collect();
+        IndexedMatcher::build(&compiled)
+    }
+
+    fn both(m: &IndexedMatcher, event: Value) -> Vec<usize> {
+        let mut from_value = Vec::new();
+        m.matching_rules(&event, &mut from_value);
+        let mut from_bytes = Vec::new();
+        m.matching_rules_json(event.to_string().as_bytes(), &mut from_bytes)
+            .expect("valid json");
+        assert_eq!(
+            from_value, from_bytes,
+            "value and bytes disagree on {event}"
+        );
+        from_value
+    }
+
+    #[test]
+    fn identical_predicates_are_shared() {
+        let patterns: Vec<Value> = (0..1000)
+            .map(|i| json!({"source": [format!("s{i}")], "detail": {"coupon": [{"exists": true}]}}))
+            .collect();
+        let m = matcher(&patterns);
+        // 1000 distinct sources plus one shared exists predicate.
+        assert_eq!(m.predicates.len(), 1001);
+        assert_eq!(
+            both(&m, json!({"source": "s7", "detail": {"coupon": "X"}})),
+            vec![7]
+        );
+        assert!(both(&m, json!({"source": "s7", "detail": {}})).is_empty());
+    }
+
+    #[test]
+    fn anchors_on_the_rarest_predicate() {
+        let patterns: Vec<Value> = (0..100)
+            .map(|i| json!({"detail-type": ["Order Placed"], "source": [format!("s{i}")]}))
+            .collect();
+        let m = matcher(&patterns);
+        let common = m
+            .predicates
+            .iter()
+            .position(|p| p.uses == 100)
+            .expect("shared detail-type predicate");
+        assert!(m.anchored[common].is_empty());
+    }
+
+    #[test]
+    fn absence_and_always_candidates() {
+        let m = matcher(&[
+            json!({}),
+            json!({"a": [{"exists": false}]}),
+            json!({"a": ["x", {"exists": false}], "b": ["y"]}),
+            json!({"a": [{"anything-but": "x"}]}),
+        ]);
+        assert_eq!(both(&m, json!({})), vec![0, 1]);
+        assert_eq!(both(&m, json!({"b": "y"})), vec![0, 1, 2]);
+        assert_eq!(both(&m, json!({"a": "x", "b": "y"})), vec![0, 2]);
+        assert_eq!(both(&m, json!({"a": "z", "b": "y"})), vec![0, 3]);
+        assert_eq!(both(&m, json!({"a": {"o": 1}, "b": "y"})), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn affixes_respect_char_boundaries() {
+        let m = matcher(&[
+            json!({"s": [{"prefix": "é"}]}),
+            json!({"s": [{"suffix": "ü"}]}),
+            json!({"s": [{"prefix": "x"}, {"suffix": "xx"}]}),
+        ]);
+        assert_eq!(both(&m, json!({"s": "éü"})), vec![0, 1]);
+        assert_eq!(both(&m, json!({"s": "e"})), Vec::<usize>::new());
+        assert_eq!(both(&m, json!({"s": "xx"})), vec![2]);
+    }
+
+    #[test]
+    fn numbers_match_by_written_form() {
+        let m = matcher(&[
+            json!({"n": [300]}),
+            json!({"n": [300.0]}),
+            json!({"n": [{"numeric": ["=", 300]}]}),
+        ]);
+        let mut out = Vec::new();
+        m.matching_rules_json(br#"{"n": 300}"#, &mut out)
+            .expect("json");
+        assert_eq!(out, vec![0, 2]);
+        out.clear();
+        m.matching_rules_json(br#"{"n": 3.0e2}"#, &mut out)
+            .expect("json");
+        assert_eq!(out, vec![1, 2]);
+    }
+
+    #[test]
+    fn bad_json_is_an_error() {
+        let m = matcher(&[json!({"a": ["x"]})]);
+        let mut out = Vec::new();
+        let err = m
+            .matching_rules_json(br#"{"a": "x""#, &mut out)
+            .expect_err("truncated");
+        assert_eq!(err.code(), "invalid_json");
+        assert!(out.is_empty());
+    }
+}
