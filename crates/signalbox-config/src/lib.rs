@@ -26,10 +26,12 @@
 //!
 //! YAML is read with YAML 1.2 booleans: `yes`, `no`, `on`, `off` are strings.
 
+pub mod channels;
 mod diagnostic;
 pub mod input_template;
 mod load;
 mod model;
+pub mod schedule;
 mod substitute;
 mod tree;
 mod units;
@@ -37,6 +39,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use channels::{
+    ChannelConfig, ChannelType, DigestConfig, RateLimit, Secret, SmtpConfig, SmtpTls,
+};
 pub use diagnostic::{Diagnostic, Location};
 pub use input_template::{InputTemplate, InputTemplateError, InputValues};
 pub use load::{Loaded, load_str_with, load_with};
@@ -44,6 +49,7 @@ pub use model::{
     Config, LogLevel, LogTarget, RuleConfig, ServerConfig, SqliteSynchronous, StoreConfig,
     TargetConfig, TargetKind, WebhookTarget,
 };
+pub use schedule::{CompiledSchedule, QuietPeriodConfig, ScheduleConfig, ScheduleProblem};
 pub use substitute::{Env, ProcessEnv};
 pub use units::{ByteSize, ByteSizeError};
 

@@ -23,7 +23,7 @@ pub struct Loaded {
     pub origins: BTreeMap<String, Location>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 3] = ["server", "store", "rules"];
+const TOP_LEVEL_KEYS: [&str; 5] = ["server", "store", "rules", "channels", "schedules"];
 
 /// Loads a file, or every `*.yaml`/`*.yml` file directly inside a directory (sorted by
 /// name), using `env` for `${env:NAME}`.
@@ -99,6 +99,8 @@ struct Merged {
     server: Section,
     store: Section,
     rules: Vec<Entry>,
+    channels: Vec<Entry>,
+    schedules: Vec<Entry>,
 }
 
 #[derive(Default)]
@@ -224,6 +226,12 @@ fn merge_file(root: Node, merged: &mut Merged, diagnostics: &mut Vec<Diagnostic>
                     "rules must be a mapping from rule name to rule",
                 )),
             },
+            "schedules" => {
+                crate::schedule::merge_schedules(entry.value, &mut merged.schedules, diagnostics)
+            }
+            "channels" => {
+                crate::channels::merge_channels(entry.value, &mut merged.channels, diagnostics)
+            }
             other => diagnostics.push(Diagnostic::at(
                 entry.key_loc.to_location(),
                 format!(
@@ -302,11 +310,34 @@ fn typed(merged: &Merged, out: &mut Vec<Diagnostic>) -> (Config, BTreeMap<String
             config.rules.insert(entry.key.clone(), rule);
         }
     }
+    for entry in &merged.channels {
+        origins.insert(
+            format!("channels.{}", entry.key),
+            entry.key_loc.to_location(),
+        );
+        let context = format!("channel \"{}\"", entry.key);
+        if let Some(channel) = typed_section(&entry.value, &context, out) {
+            crate::channels::check_channel(&entry.key, &channel, &entry.value, out);
+            config.channels.insert(entry.key.clone(), channel);
+        }
+    }
+    crate::channels::check_channel_names(&config, &merged.rules, &merged.channels, out);
+    for entry in &merged.schedules {
+        origins.insert(
+            format!("schedules.{}", entry.key),
+            entry.key_loc.to_location(),
+        );
+        let default_tz = config.server.timezone.clone();
+        if let Some(s) = crate::schedule::typed_schedule(&entry.key, &entry.value, &default_tz, out)
+        {
+            config.schedules.insert(entry.key.clone(), s);
+        }
+    }
     (config, origins)
 }
 
 /// Deserializes `T` from a mapping, reporting each bad key; `None` when anything was wrong.
-fn typed_section<T: DeserializeOwned>(
+pub(crate) fn typed_section<T: DeserializeOwned>(
     node: &Node,
     context: &str,
     out: &mut Vec<Diagnostic>,

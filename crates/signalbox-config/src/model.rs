@@ -18,6 +18,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// Routing rules by name.
     pub rules: BTreeMap<String, RuleConfig>,
+    /// Notification channels by name, used by `notify:` targets.
+    pub channels: BTreeMap<String, crate::channels::ChannelConfig>,
+    /// Schedules by name: events fired at times (see `docs/schedules.md`).
+    pub schedules: BTreeMap<String, crate::schedule::ScheduleConfig>,
 }
 
 /// `server:` — the HTTP listener and ingestion.
@@ -36,6 +40,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Most events written in one store transaction.
     pub group_commit_max: usize,
+    /// IANA time zone of schedules that do not name one.
+    pub timezone: String,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +52,7 @@ impl Default for ServerConfig {
             dedup_window: Duration::from_secs(24 * 60 * 60),
             shutdown_grace: Duration::from_secs(30),
             group_commit_max: 1000,
+            timezone: "UTC".to_owned(),
         }
     }
 }
@@ -64,6 +71,10 @@ pub struct StoreConfig {
     /// How often the dispatcher looks for due deliveries.
     #[serde(with = "duration")]
     pub poll_interval: Duration,
+    /// How long a scheduler instance owns the schedules it claimed without renewing; a dead
+    /// instance's schedules are taken over after this.
+    #[serde(with = "duration")]
+    pub schedule_lease: Duration,
     /// SQLite only: when a commit counts as durable.
     pub sqlite_synchronous: SqliteSynchronous,
 }
@@ -87,6 +98,7 @@ impl Default for StoreConfig {
             max_connections: 8,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            schedule_lease: Duration::from_secs(10),
             sqlite_synchronous: SqliteSynchronous::Full,
         }
     }
@@ -157,6 +169,22 @@ pub struct TargetConfig {
     /// Write a log line (useful for testing rules).
     #[serde(default)]
     pub log: Option<LogTarget>,
+    /// Send a notification through the named channel (`channels.<name>`).
+    #[serde(default)]
+    pub notify: Option<String>,
+    /// notify: a minijinja template for the title; a default per event kind when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// notify: a minijinja template for the text; a default per event kind when absent.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// notify (PagerDuty): a minijinja template for the `dedup_key` that pairs a trigger with
+    /// its resolve; a default per event kind when absent.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+    /// notify: collapse the events of a window into one message.
+    #[serde(default)]
+    pub digest: Option<crate::channels::DigestConfig>,
     /// A name for the UI and metrics; defaults to the kind and position when absent.
     #[serde(default)]
     pub name: Option<String>,
@@ -187,6 +215,11 @@ impl Default for TargetConfig {
         Self {
             webhook: None,
             log: None,
+            notify: None,
+            title: None,
+            message: None,
+            dedup_key: None,
+            digest: None,
             name: None,
             input_paths: BTreeMap::new(),
             input_template: None,
@@ -205,6 +238,8 @@ pub enum TargetKind<'a> {
     Webhook(&'a WebhookTarget),
     /// `log:`
     Log(&'a LogTarget),
+    /// `notify: <channel>`; the notify options are the target's `title`, `message`, `digest`.
+    Notify(&'a str),
 }
 
 /// Stands in for the kind of a hand-built target that has none, so `kind()` needs no panic.
@@ -217,10 +252,11 @@ impl TargetConfig {
     /// The target's kind. A loaded config has exactly one kind per target; for a hand-built
     /// value `webhook` wins over `log`, and neither means a default `log` target.
     pub fn kind(&self) -> TargetKind<'_> {
-        match (&self.webhook, &self.log) {
-            (Some(webhook), _) => TargetKind::Webhook(webhook),
-            (None, Some(log)) => TargetKind::Log(log),
-            (None, None) => TargetKind::Log(&DEFAULT_LOG_TARGET),
+        match (&self.webhook, &self.log, &self.notify) {
+            (Some(webhook), _, _) => TargetKind::Webhook(webhook),
+            (None, Some(log), _) => TargetKind::Log(log),
+            (None, None, Some(channel)) => TargetKind::Notify(channel),
+            (None, None, None) => TargetKind::Log(&DEFAULT_LOG_TARGET),
         }
     }
 }

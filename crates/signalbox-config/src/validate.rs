@@ -52,6 +52,9 @@ pub(crate) fn check_server(server: &ServerConfig, node: &Node, out: &mut Vec<Dia
     if server.group_commit_max == 0 {
         check.report(&["group_commit_max"], "group_commit_max must be at least 1");
     }
+    if let Err(e) = signalbox_schedule::parse_time_zone(&server.timezone) {
+        check.report(&["timezone"], format_args!("timezone: {e}"));
+    }
 }
 
 fn is_host_port(listen: &str) -> bool {
@@ -95,6 +98,9 @@ pub(crate) fn check_store(store: &StoreConfig, node: &Node, out: &mut Vec<Diagno
     if store.poll_interval.is_zero() {
         check.report(&["poll_interval"], "poll_interval must be longer than 0s");
     }
+    if store.schedule_lease < std::time::Duration::from_millis(300) {
+        check.report(&["schedule_lease"], "schedule_lease must be at least 300ms");
+    }
 }
 
 /// Checks a rule's own settings; its targets are checked one by one by [`check_target`].
@@ -106,6 +112,12 @@ pub(crate) fn check_rule(name: &str, rule: &RuleConfig, node: &Node, out: &mut V
     };
     if name.trim().is_empty() {
         check.report(&[], "a rule name must not be empty");
+    }
+    if name.starts_with(crate::schedule::SCHEDULE_RULE_PREFIX) {
+        check.report(
+            &[],
+            "rule names starting with \"schedule:\" are reserved for schedules' own targets",
+        );
     }
     match &rule.pattern {
         Some(_) if rule.is_echo_form() => check.report(
@@ -181,13 +193,21 @@ pub(crate) fn check_target(
 ) {
     let mut check = Checker {
         node,
-        context: format!("target {} of rule \"{rule}\"", index + 1),
+        context: match rule.strip_prefix(crate::schedule::SCHEDULE_RULE_PREFIX) {
+            Some(schedule) => format!("target {} of schedule \"{schedule}\"", index + 1),
+            None => format!("target {} of rule \"{rule}\"", index + 1),
+        },
         out,
     };
-    let kinds = usize::from(target.webhook.is_some()) + usize::from(target.log.is_some());
+    let kinds = usize::from(target.webhook.is_some())
+        + usize::from(target.log.is_some())
+        + usize::from(target.notify.is_some());
     if kinds != 1 {
         // Phrased as a sentence of its own: the usual "context: problem" reads badly here.
-        let message = format!("{} must have exactly one of webhook, log", check.context);
+        let message = format!(
+            "{} must have exactly one of webhook, log, notify",
+            check.context
+        );
         check
             .out
             .push(Diagnostic::at(node.loc.to_location(), message));
@@ -218,6 +238,7 @@ pub(crate) fn check_target(
     {
         check.report(&["log", "message"], error);
     }
+    crate::channels::check_notify_target(target, node, &check.context, check.out);
     check_input_template(target, &mut check);
 }
 
@@ -236,6 +257,7 @@ fn check_input_template(target: &TargetConfig, check: &mut Checker<'_>) {
     let other = match (&target.webhook, &target.log) {
         (Some(webhook), _) if webhook.body.is_some() => Some("webhook.body"),
         (_, Some(log)) if log.message.is_some() => Some("log.message"),
+        _ if target.notify.is_some() && target.message.is_some() => Some("message"),
         _ => None,
     };
     if let Some(other) = other {

@@ -20,3 +20,14 @@ pub const QUEUE_DEPTH: &str = "signalbox_deliveries";
 pub const INGEST_BATCH_SIZE: &str = "signalbox_ingest_batch_events";
 /// Seconds one ingest transaction took.
 pub const INGEST_COMMIT_DURATION: &str = "signalbox_ingest_commit_seconds";
+/// Scheduled times handled (label `outcome`: `fired`, `caught_up`, `missed`, `suppressed`,
+/// `failed`). `missed` counts times older than the catch-up window; `failed` fires whose
+/// transaction failed (they are planned again from the store).
+pub const SCHEDULE_FIRES: &str = "signalbox_schedule_fires_total";
+/// Seconds from a scheduled time to the commit of its on-time fire.
+pub const SCHEDULE_LATENESS: &str = "signalbox_schedule_fire_lateness_seconds";
+/// Schedules this instance holds (label `state`: `active`, `paused`, `invalid`); an `invalid`
+/// one is an API or config definition this instance cannot compile.
+pub const SCHEDULES: &str = "signalbox_schedules";
+/// Schedules taken over from another instance whose lease had expired.
+pub const SCHEDULE_LEASE_TAKEOVERS: &str = "signalbox_schedule_lease_takeovers_total";

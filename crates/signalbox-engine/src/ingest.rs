@@ -94,6 +94,27 @@ impl IngestHandle {
             .into_iter()
             .map(|e| prepare(&self.router, e))
             .collect();
+        self.submit_writes(writes).await
+    }
+
+    /// A manual fire of `schedule`: routed like any event, plus the schedule's own targets.
+    pub async fn submit_schedule_fire(
+        &self,
+        event: Event,
+        schedule: &str,
+    ) -> Result<IngestResult, IngestError> {
+        let mut write = prepare(&self.router, event);
+        write
+            .deliveries
+            .extend(self.router.schedule_deliveries(schedule));
+        let mut results = self.submit_writes(vec![write]).await?;
+        results.pop().ok_or(IngestError::Closed)
+    }
+
+    async fn submit_writes(
+        &self,
+        writes: Vec<EventWrite>,
+    ) -> Result<Vec<IngestResult>, IngestError> {
         let counts: Vec<(String, usize)> = writes
             .iter()
             .map(|w| (w.event.id.clone(), w.deliveries.len()))

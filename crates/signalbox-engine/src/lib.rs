@@ -7,7 +7,9 @@ pub mod dispatcher;
 pub mod echo;
 pub mod ingest;
 pub mod router;
+pub mod scheduler;
 
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use ingest::{IngestError, IngestHandle, IngestOptions, IngestResult, Ingestor};
 pub use router::{MatchedRule, Router, RouterError};
+pub use scheduler::{Scheduler, SchedulerHandle, SchedulerOptions};

@@ -24,6 +24,9 @@ pub enum RouterError {
     /// An Echo-form rule's payload constraint is invalid.
     #[error(transparent)]
     Echo(#[from] EchoError),
+    /// A notification channel cannot be built (`channels.<name>: …`).
+    #[error("{0}")]
+    Channel(String),
 }
 
 impl RouterError {
@@ -33,6 +36,7 @@ impl RouterError {
             RouterError::Pattern(p) => &p.rule,
             RouterError::Target(t) => &t.rule,
             RouterError::Echo(e) => &e.rule,
+            RouterError::Channel(_) => "",
         }
     }
 }
@@ -72,6 +76,10 @@ pub struct Router {
 impl Router {
     /// Compiles every rule's pattern and builds every target; returns every error found.
     pub fn build(config: &Config, ctx: &BuildContext) -> Result<Router, Vec<RouterError>> {
+        // Channels the caller has not built yet are built here, once, for all notify targets.
+        let ctx = &ctx
+            .with_channels(&config.channels)
+            .map_err(|es| es.into_iter().map(RouterError::Channel).collect::<Vec<_>>())?;
         let mut errors = Vec::new();
         let mut rules = Vec::with_capacity(config.rules.len());
         let mut patterns = Vec::new();
@@ -120,6 +128,27 @@ impl Router {
                 name: name.clone(),
                 targets,
                 constraints,
+            });
+        }
+        // Each schedule's own targets, filed under a reserved rule name (config rule names
+        // cannot start with `schedule:`) that no pattern matches: the dispatcher finds them by
+        // name like any rule's.
+        for (name, schedule) in &config.schedules {
+            let rule_name = schedule_rule_name(name);
+            let mut targets = Vec::with_capacity(schedule.targets.len());
+            for (i, t) in schedule.targets.iter().enumerate() {
+                match signalbox_targets::build(&rule_name, i, t, ctx) {
+                    Ok(target) => targets.push(TargetEntry {
+                        target,
+                        policy: policy_of(t),
+                    }),
+                    Err(e) => errors.push(RouterError::Target(e)),
+                }
+            }
+            rules.push(RuleEntry {
+                name: rule_name,
+                targets,
+                constraints: None,
             });
         }
         let matcher = match signalbox_rules::compile(&patterns) {
@@ -178,6 +207,22 @@ impl Router {
             .collect()
     }
 
+    /// The deliveries a fire of schedule `name` owes to the schedule's own targets (none when
+    /// this instance's config does not define it), each with a fresh stable id.
+    pub fn schedule_deliveries(&self, name: &str) -> Vec<NewDelivery> {
+        let rule_name = schedule_rule_name(name);
+        let Some(&i) = self.by_name.get(&rule_name) else {
+            return Vec::new();
+        };
+        (0..self.rules[i].targets.len())
+            .map(|t| NewDelivery {
+                id: signalbox_core::ids::new_id(),
+                rule: rule_name.clone(),
+                target: t as u32,
+            })
+            .collect()
+    }
+
     /// The target a delivery was created for, if the rule and target still exist.
     pub fn target(&self, rule: &str, index: u32) -> Option<&TargetEntry> {
         let r = &self.rules[*self.by_name.get(rule)?];
@@ -186,8 +231,20 @@ impl Router {
 
     /// Number of rules loaded (enabled or not).
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        let prefix = signalbox_config::schedule::SCHEDULE_RULE_PREFIX;
+        self.rules
+            .iter()
+            .filter(|r| !r.name.starts_with(prefix))
+            .count()
     }
+}
+
+/// The reserved rule name under which a schedule's own targets are filed.
+pub fn schedule_rule_name(schedule: &str) -> String {
+    format!(
+        "{}{schedule}",
+        signalbox_config::schedule::SCHEDULE_RULE_PREFIX
+    )
 }
 
 fn policy_of(t: &TargetConfig) -> RetryPolicy {

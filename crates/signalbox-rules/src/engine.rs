@@ -35,17 +35,51 @@ use crate::pattern::{FieldMatch, Pattern};
 type PredId = u32;
 type AltId = u32;
 
+/// The predicates one indexed value satisfies; almost always one, kept inline then so that a
+/// lookup in a large map costs no further pointer chase.
+#[derive(Debug, Clone)]
+enum PredList {
+    One(PredId),
+    Many(Vec<PredId>),
+}
+
+impl PredList {
+    fn push(&mut self, pred: PredId) {
+        match self {
+            PredList::One(first) => *self = PredList::Many(vec![*first, pred]),
+            PredList::Many(preds) => preds.push(pred),
+        }
+    }
+
+    fn as_slice(&self) -> &[PredId] {
+        match self {
+            PredList::One(pred) => std::slice::from_ref(pred),
+            PredList::Many(preds) => preds,
+        }
+    }
+}
+
+/// Adds `pred` under `key`.
+fn add_to(map: &mut FxHashMap<Box<str>, PredList>, key: &str, pred: PredId) {
+    match map.get_mut(key) {
+        Some(list) => list.push(pred),
+        None => {
+            map.insert(key.into(), PredList::One(pred));
+        }
+    }
+}
+
 /// Strings mapped to the predicates they satisfy, probed once per distinct length.
 #[derive(Debug, Default)]
 struct AffixIndex {
-    by_text: FxHashMap<Box<str>, Vec<PredId>>,
+    by_text: FxHashMap<Box<str>, PredList>,
     /// Distinct key lengths in bytes, ascending.
     lengths: Vec<usize>,
 }
 
 impl AffixIndex {
     fn add(&mut self, text: &str, pred: PredId) {
-        self.by_text.entry(text.into()).or_default().push(pred);
+        add_to(&mut self.by_text, text, pred);
         if let Err(at) = self.lengths.binary_search(&text.len()) {
             self.lengths.insert(at, text.len());
         }
@@ -59,7 +93,7 @@ impl AffixIndex {
             if let Some(head) = s.get(..len)
                 && let Some(preds) = self.by_text.get(head)
             {
-                out.extend_from_slice(preds);
+                out.extend_from_slice(preds.as_slice());
             }
         }
     }
@@ -72,7 +106,7 @@ impl AffixIndex {
             if let Some(tail) = s.get(s.len() - len..)
                 && let Some(preds) = self.by_text.get(tail)
             {
-                out.extend_from_slice(preds);
+                out.extend_from_slice(preds.as_slice());
             }
         }
     }
@@ -85,16 +119,16 @@ impl AffixIndex {
 /// Every condition on one field path, indexed by how it is evaluated.
 #[derive(Debug, Default)]
 struct FieldIndex {
-    strings: FxHashMap<Box<str>, Vec<PredId>>,
+    strings: FxHashMap<Box<str>, PredList>,
     /// Keyed by [`crate::condition::canonical_number`].
-    numbers: FxHashMap<Box<str>, Vec<PredId>>,
+    numbers: FxHashMap<Box<str>, PredList>,
     trues: Vec<PredId>,
     falses: Vec<PredId>,
     nulls: Vec<PredId>,
     prefixes: AffixIndex,
     suffixes: AffixIndex,
     /// Case-folded keys, probed with the case-folded value.
-    ignore_case: FxHashMap<Box<str>, Vec<PredId>>,
+    ignore_case: FxHashMap<Box<str>, PredList>,
     prefixes_ignore_case: AffixIndex,
     suffixes_ignore_case: AffixIndex,
     exists: Vec<PredId>,
@@ -106,26 +140,14 @@ struct FieldIndex {
 impl FieldIndex {
     fn add(&mut self, condition: &Condition, pred: PredId) {
         match condition {
-            Condition::Equals(Literal::String(s)) => self
-                .strings
-                .entry(s.as_str().into())
-                .or_default()
-                .push(pred),
-            Condition::Equals(Literal::Number(n)) => self
-                .numbers
-                .entry(n.as_str().into())
-                .or_default()
-                .push(pred),
+            Condition::Equals(Literal::String(s)) => add_to(&mut self.strings, s, pred),
+            Condition::Equals(Literal::Number(n)) => add_to(&mut self.numbers, n, pred),
             Condition::Equals(Literal::Bool(true)) => self.trues.push(pred),
             Condition::Equals(Literal::Bool(false)) => self.falses.push(pred),
             Condition::Equals(Literal::Null) => self.nulls.push(pred),
             Condition::Prefix(p) => self.prefixes.add(p, pred),
             Condition::Suffix(p) => self.suffixes.add(p, pred),
-            Condition::EqualsIgnoreCase(f) => self
-                .ignore_case
-                .entry(f.as_str().into())
-                .or_default()
-                .push(pred),
+            Condition::EqualsIgnoreCase(f) => add_to(&mut self.ignore_case, f, pred),
             Condition::PrefixIgnoreCase(f) => self.prefixes_ignore_case.add(f, pred),
             Condition::SuffixIgnoreCase(f) => self.suffixes_ignore_case.add(f, pred),
             Condition::Exists(true) => self.exists.push(pred),
@@ -154,14 +176,14 @@ impl FieldIndex {
         match leaf {
             Leaf::Str(s) => {
                 if let Some(preds) = self.strings.get(s.as_ref()) {
-                    out.extend_from_slice(preds);
+                    out.extend_from_slice(preds.as_slice());
                 }
                 self.prefixes.prefixes_of(s, out);
                 self.suffixes.suffixes_of(s, out);
                 if self.needs_folding() {
                     let folded = fold_case(s);
                     if let Some(preds) = self.ignore_case.get(folded.as_str()) {
-                        out.extend_from_slice(preds);
+                        out.extend_from_slice(preds.as_slice());
                     }
                     self.prefixes_ignore_case.prefixes_of(&folded, out);
                     self.suffixes_ignore_case.suffixes_of(&folded, out);
@@ -172,7 +194,7 @@ impl FieldIndex {
                     && let Some(canonical) = canonical_number_token(token)
                     && let Some(preds) = self.numbers.get(canonical.as_str())
                 {
-                    out.extend_from_slice(preds);
+                    out.extend_from_slice(preds.as_slice());
                 }
             }
             Leaf::Bool(true) => out.extend_from_slice(&self.trues),
@@ -187,14 +209,15 @@ impl FieldIndex {
     }
 }
 
-/// One alternative of one rule's pattern, minus its anchor predicate.
+/// One alternative of one rule's pattern, minus its anchor predicate. Its predicates sit in
+/// [`IndexedMatcher::alt_preds`]: `start..split` must be hit; `split..end` are satisfied when
+/// hit or when their field has no leaf (`exists: false`).
 #[derive(Debug)]
 struct Alternative {
     rule: u32,
-    /// Predicates that must be hit.
-    required: Box<[PredId]>,
-    /// Predicates that are satisfied when hit or when their field has no leaf (`exists: false`).
-    absent_ok: Box<[PredId]>,
+    start: u32,
+    split: u32,
+    end: u32,
 }
 
 #[derive(Debug)]
@@ -213,9 +236,11 @@ pub(crate) struct IndexedMatcher {
     trie: PathTrie,
     fields: Vec<FieldIndex>,
     predicates: Vec<Predicate>,
-    /// Per predicate, the alternatives anchored on it.
-    anchored: Vec<Vec<AltId>>,
+    /// Alternatives anchored on predicate `p`: `anchored[anchor_start[p]..anchor_start[p + 1]]`.
+    anchor_start: Vec<u32>,
+    anchored: Vec<AltId>,
     alternatives: Vec<Alternative>,
+    alt_preds: Vec<PredId>,
     /// Alternatives with no predicate that needs a value: checked for every event.
     always: Vec<AltId>,
 }
@@ -242,8 +267,9 @@ impl IndexedMatcher {
             predicates,
             ..
         } = builder;
-        let mut anchored = vec![Vec::new(); predicates.len()];
+        let mut by_anchor: Vec<Vec<AltId>> = vec![Vec::new(); predicates.len()];
         let mut alternatives = Vec::with_capacity(raw.len());
+        let mut alt_preds = Vec::new();
         let mut always = Vec::new();
         for (rule, preds) in raw {
             let id = alternatives.len() as AltId;
@@ -256,7 +282,7 @@ impl IndexedMatcher {
             });
             let required: Vec<PredId> = match anchor {
                 Some(a) => {
-                    anchored[a as usize].push(id);
+                    by_anchor[a as usize].push(id);
                     required.into_iter().filter(|&p| p != a).collect()
                 }
                 None => {
@@ -264,18 +290,32 @@ impl IndexedMatcher {
                     required
                 }
             };
+            let start = alt_preds.len() as u32;
+            alt_preds.extend_from_slice(&required);
+            let split = alt_preds.len() as u32;
+            alt_preds.extend_from_slice(&absent_ok);
             alternatives.push(Alternative {
                 rule,
-                required: required.into(),
-                absent_ok: absent_ok.into(),
+                start,
+                split,
+                end: alt_preds.len() as u32,
             });
         }
+        let mut anchor_start = Vec::with_capacity(predicates.len() + 1);
+        let mut anchored = Vec::with_capacity(alternatives.len());
+        for alts in by_anchor {
+            anchor_start.push(anchored.len() as u32);
+            anchored.extend(alts);
+        }
+        anchor_start.push(anchored.len() as u32);
         IndexedMatcher {
             trie,
             fields,
             predicates,
+            anchor_start,
             anchored,
             alternatives,
+            alt_preds,
             always,
         }
     }
@@ -298,8 +338,10 @@ impl IndexedMatcher {
         seen.sort_unstable();
         seen.dedup();
         let satisfied = |alt: &Alternative| {
-            alt.required.iter().all(|p| hits.binary_search(p).is_ok())
-                && alt.absent_ok.iter().all(|p| {
+            let required = &self.alt_preds[alt.start as usize..alt.split as usize];
+            let absent_ok = &self.alt_preds[alt.split as usize..alt.end as usize];
+            required.iter().all(|p| hits.binary_search(p).is_ok())
+                && absent_ok.iter().all(|p| {
                     hits.binary_search(p).is_ok()
                         || seen
                             .binary_search(&self.predicates[*p as usize].field)
@@ -308,7 +350,13 @@ impl IndexedMatcher {
         };
         let candidates = hits
             .iter()
-            .flat_map(|&p| self.anchored[p as usize].iter())
+            .flat_map(|&p| {
+                let (from, to) = (
+                    self.anchor_start[p as usize],
+                    self.anchor_start[p as usize + 1],
+                );
+                self.anchored[from as usize..to as usize].iter()
+            })
             .chain(self.always.iter());
         for &alt in candidates {
             let alt = &self.alternatives[alt as usize];
@@ -460,7 +508,7 @@ mod tests {
             .iter()
             .position(|p| p.uses == 100)
             .expect("shared detail-type predicate");
-        assert!(m.anchored[common].is_empty());
+        assert_eq!(m.anchor_start[common], m.anchor_start[common + 1]);
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub struct AppState {
     pub body_limit: usize,
     /// Set when shutdown begins: readiness fails so load balancers stop sending.
     pub shutting_down: Arc<AtomicBool>,
+    /// Notification channels by name, for `POST /v1/channels/{name}/test` (the same ones the
+    /// router's notify targets use).
+    pub channels: Arc<signalbox_targets::Channels>,
+    /// Pokes this instance's scheduler after a schedule changes through the API.
+    pub scheduler: signalbox_engine::SchedulerHandle,
+    /// `server.timezone`: the zone of schedules that name none.
+    pub schedule_timezone: String,
 }
 
 /// All routes.
@@ -45,6 +52,17 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/deliveries/{id}", get(api::deliveries::get_one))
         .route("/v1/deliveries/{id}/retry", post(api::deliveries::retry))
         .route("/v1/rules/test", post(api::rules::test_pattern))
+        .route("/v1/channels/{name}/test", post(api::channels::test))
+        .route("/v1/schedules", get(api::schedules::list))
+        .route(
+            "/v1/schedules/{name}",
+            get(api::schedules::get_one)
+                .put(api::schedules::put)
+                .delete(api::schedules::delete),
+        )
+        .route("/v1/schedules/{name}/pause", post(api::schedules::pause))
+        .route("/v1/schedules/{name}/resume", post(api::schedules::resume))
+        .route("/v1/schedules/{name}/fire", post(api::schedules::fire))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

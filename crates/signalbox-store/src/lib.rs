@@ -14,10 +14,15 @@ mod ingest_plan;
 mod jobs;
 mod postgres;
 mod rows;
+pub mod schedules;
 mod sql;
 mod sqlite;
 
 pub use postgres::PostgresStore;
+pub use schedules::{
+    ClaimedSchedule, ConfigSchedule, DeleteScheduleOutcome, FireKind, FireOutcome, FireRecord,
+    FireWrite, PutScheduleOutcome, ScheduleRow, ScheduleSource, SchedulerCensus,
+};
 pub use sqlite::SqliteStore;
 
 /// Store failures. Callers treat them all as "store unavailable" except [`StoreError::InvalidUrl`].
@@ -262,6 +267,99 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Writes the config files' schedules in one transaction: new ones are created, changed
+    /// ones get their new definition (and the config's `paused`, a new version and anchor), an
+    /// API schedule of the same name becomes a config one, and config schedules no longer in
+    /// `schedules` are deleted. Unchanged ones keep their runtime state (paused, leases).
+    async fn sync_config_schedules(
+        &self,
+        schedules: &[ConfigSchedule],
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Creates or replaces an API schedule (a replacement bumps the version and moves the
+    /// anchor to `now`). A config schedule of that name is left alone: `ConfigOwned`.
+    async fn put_schedule(
+        &self,
+        name: &str,
+        definition: &str,
+        paused: bool,
+        now: Millis,
+    ) -> Result<PutScheduleOutcome, StoreError>;
+
+    /// Deletes an API schedule (its recorded fires stay).
+    async fn delete_schedule(&self, name: &str) -> Result<DeleteScheduleOutcome, StoreError>;
+
+    /// Pauses or resumes any schedule; a resume moves the anchor to `now` so the paused span
+    /// is not caught up. None when there is no such schedule.
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        now: Millis,
+    ) -> Result<Option<ScheduleRow>, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, name: &str) -> Result<Option<ScheduleRow>, StoreError>;
+
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRow>, StoreError>;
+
+    /// The latest recorded fires of a schedule, newest first.
+    async fn schedule_fires(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> Result<Vec<FireRecord>, StoreError>;
+
+    /// Says `owner` is alive until `until`, and counts live instances (`owner` included) and
+    /// schedules, so each instance can take a fair share.
+    async fn scheduler_heartbeat(
+        &self,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<SchedulerCensus, StoreError>;
+
+    /// Leases up to `limit` schedules whose lease has expired (or never existed) to `owner`
+    /// until `lease_until`. Two concurrent callers never get the same schedule.
+    async fn claim_schedules(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedSchedule>, StoreError>;
+
+    /// Extends `owner`'s still valid leases to `lease_until` and returns those schedules as
+    /// they are now (so changes made elsewhere are seen). An expired lease is not renewed.
+    async fn renew_schedule_leases(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<ScheduleRow>, StoreError>;
+
+    /// Gives up `owner`'s leases on `names`, or on all its schedules (and its heartbeat) when
+    /// `names` is None.
+    async fn release_schedules(
+        &self,
+        owner: &str,
+        names: Option<&[String]>,
+    ) -> Result<(), StoreError>;
+
+    /// Records fires with their events and deliveries in ONE transaction. Per schedule, the
+    /// transaction first checks that `owner` holds a valid lease (`lease_until > now`), that the
+    /// schedule is not paused and is at the fire's version; if not, that schedule's fires are
+    /// `NotOwner` and nothing of them is written. A `(schedule, scheduled_time)` recorded before
+    /// is `AlreadyFired`, also with nothing written. Returns one outcome per fire, in order.
+    async fn fire(
+        &self,
+        owner: &str,
+        now: Millis,
+        fires: &[FireWrite],
+    ) -> Result<Vec<FireOutcome>, StoreError>;
 }
 
 /// Options for [`open`].

@@ -18,6 +18,11 @@ use crate::{
     StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
 };
 
+use crate::schedules::{
+    ClaimedSchedule, ConfigSchedule, DeleteScheduleOutcome, FireOutcome, FireRecord, FireWrite,
+    PutScheduleOutcome, ScheduleRow, SchedulerCensus,
+};
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Every write transaction takes the write lock up front, so it never fails half-way with
@@ -343,6 +348,158 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn sync_config_schedules(
+        &self,
+        schedules: &[ConfigSchedule],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.sync_config_schedules_impl(schedules, now).await
+    }
+
+    async fn put_schedule(
+        &self,
+        name: &str,
+        definition: &str,
+        paused: bool,
+        now: Millis,
+    ) -> Result<PutScheduleOutcome, StoreError> {
+        self.put_schedule_impl(name, definition, paused, now).await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<DeleteScheduleOutcome, StoreError> {
+        self.delete_schedule_impl(name).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        now: Millis,
+    ) -> Result<Option<ScheduleRow>, StoreError> {
+        self.set_schedule_paused_impl(name, paused, now).await
+    }
+
+    async fn schedule(&self, name: &str) -> Result<Option<ScheduleRow>, StoreError> {
+        self.schedule_impl(name).await
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.list_schedules_impl().await
+    }
+
+    async fn schedule_fires(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> Result<Vec<FireRecord>, StoreError> {
+        self.schedule_fires_impl(schedule, limit).await
+    }
+
+    async fn scheduler_heartbeat(
+        &self,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<SchedulerCensus, StoreError> {
+        self.scheduler_heartbeat_impl(owner, now, until).await
+    }
+
+    async fn claim_schedules(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedSchedule>, StoreError> {
+        self.claim_schedules_impl(owner, now, lease_until, limit)
+            .await
+    }
+
+    async fn renew_schedule_leases(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.renew_schedule_leases_impl(owner, now, lease_until)
+            .await
+    }
+
+    async fn release_schedules(
+        &self,
+        owner: &str,
+        names: Option<&[String]>,
+    ) -> Result<(), StoreError> {
+        self.release_schedules_impl(owner, names).await
+    }
+
+    async fn fire(
+        &self,
+        owner: &str,
+        now: Millis,
+        fires: &[FireWrite],
+    ) -> Result<Vec<FireOutcome>, StoreError> {
+        self.fire_impl(owner, now, fires).await
+    }
+}
+
+async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with(BEGIN_WRITE).await
+}
+
+crate::schedules::schedule_methods!(
+    SqliteStore,
+    writer = writer,
+    reader = reader,
+    begin = begin_write,
+    claimable = crate::schedules::CLAIMABLE_SQLITE
+);
+
+impl SqliteStore {
+    /// Fire events and their deliveries, inside the fire transaction (ids are unique already).
+    async fn write_fire_events(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        events: &[&EventWrite],
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        for chunk in chunks::split(events) {
+            let mut query = sqlx::query(batch::SQLITE_UPSERT_EVENTS.get(chunk.len()));
+            for w in chunk {
+                let e = &w.event;
+                query = query
+                    .bind(e.id.as_str())
+                    .bind(e.source.as_str())
+                    .bind(e.detail_type.as_str())
+                    .bind(e.time)
+                    .bind(now)
+                    .bind(e.body.as_str());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let deliveries: Vec<_> = events
+            .iter()
+            .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
+            .collect();
+        for chunk in chunks::split(&deliveries) {
+            let mut query = sqlx::query(batch::SQLITE_INSERT_DELIVERIES.get(chunk.len()));
+            for (event_id, d) in chunk {
+                query = query
+                    .bind(d.id.as_str())
+                    .bind(*event_id)
+                    .bind(d.rule.as_str())
+                    .bind(rows::to_i32(d.target, "target")?)
+                    .bind(now)
+                    .bind(now)
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 }

@@ -163,6 +163,13 @@ conformance!(
     count_by_state_and_next_due,
     lookups,
     reopen_keeps_data_and_migrations_are_idempotent,
+    config_schedules_sync_keeps_runtime_state,
+    api_schedules_put_delete_and_config_conflicts,
+    schedule_leases_claim_renew_release,
+    concurrent_schedule_claimers_never_share,
+    fire_is_unique_per_schedule_and_time,
+    fire_needs_a_valid_lease_version_and_no_pause,
+    heartbeat_counts_live_instances,
 );
 
 mod cases {
@@ -905,6 +912,367 @@ mod cases {
                 [Duplicate]
             );
         }
+    }
+
+    // ---- schedules ----
+
+    use signalbox_store::{
+        ConfigSchedule, DeleteScheduleOutcome, FireKind, FireOutcome, FireWrite,
+        PutScheduleOutcome, ScheduleSource,
+    };
+
+    fn config_schedule(name: &str, def: &str) -> ConfigSchedule {
+        ConfigSchedule {
+            name: name.into(),
+            definition: def.into(),
+            paused: false,
+        }
+    }
+
+    fn fire_write(schedule: &str, version: i64, t: i64, deliveries: usize) -> FireWrite {
+        let id = format!("schedule:{schedule}:{t}");
+        FireWrite {
+            schedule: schedule.into(),
+            version,
+            scheduled_time: t,
+            kind: FireKind::Fired,
+            event: Some(write(&id, "{}", deliveries)),
+        }
+    }
+
+    async fn sync(store: &dyn Store, names: &[&str], now: i64) {
+        let defs: Vec<_> = names
+            .iter()
+            .map(|n| config_schedule(n, "{\"cron\":\"* * * * * *\"}"))
+            .collect();
+        store.sync_config_schedules(&defs, now).await.expect("sync");
+    }
+
+    pub async fn config_schedules_sync_keeps_runtime_state(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a", "b"], 1_000).await;
+        let a = store.schedule("a").await.unwrap().expect("a");
+        assert_eq!(a.source, ScheduleSource::Config);
+        assert_eq!((a.version, a.anchor, a.paused), (1, 1_000, false));
+        // Paused at runtime, then the same config again: still paused, same version.
+        store
+            .set_schedule_paused("a", true, 2_000)
+            .await
+            .unwrap()
+            .expect("a");
+        sync(store, &["a"], 3_000).await;
+        let a = store.schedule("a").await.unwrap().expect("a");
+        assert_eq!((a.version, a.anchor, a.paused), (1, 1_000, true));
+        assert!(
+            store.schedule("b").await.unwrap().is_none(),
+            "b left the config"
+        );
+        // A changed definition takes the config's paused, a new version and anchor.
+        store
+            .sync_config_schedules(&[config_schedule("a", "{\"cron\":\"@daily\"}")], 4_000)
+            .await
+            .unwrap();
+        let a = store.schedule("a").await.unwrap().expect("a");
+        assert_eq!((a.version, a.anchor, a.paused), (2, 4_000, false));
+        assert_eq!(a.definition, "{\"cron\":\"@daily\"}");
+        // Resume moves the anchor.
+        store.set_schedule_paused("a", true, 5_000).await.unwrap();
+        let a = store
+            .set_schedule_paused("a", false, 6_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.paused, a.anchor), (false, 6_000));
+        assert!(
+            store
+                .set_schedule_paused("nope", true, 1)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub async fn api_schedules_put_delete_and_config_conflicts(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["cfg"], 1_000).await;
+        assert_eq!(
+            store.put_schedule("cfg", "{}", false, 2_000).await.unwrap(),
+            PutScheduleOutcome::ConfigOwned
+        );
+        let PutScheduleOutcome::Created(row) = store
+            .put_schedule("api", "{\"v\":1}", false, 2_000)
+            .await
+            .unwrap()
+        else {
+            panic!("created")
+        };
+        assert_eq!(
+            (row.source, row.version, row.anchor),
+            (ScheduleSource::Api, 1, 2_000)
+        );
+        let PutScheduleOutcome::Updated(row) = store
+            .put_schedule("api", "{\"v\":2}", true, 3_000)
+            .await
+            .unwrap()
+        else {
+            panic!("updated")
+        };
+        assert_eq!((row.version, row.anchor, row.paused), (2, 3_000, true));
+        let names: Vec<String> = store
+            .list_schedules()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["api", "cfg"]);
+        // Config sync leaves API schedules alone.
+        sync(store, &["cfg"], 4_000).await;
+        assert!(store.schedule("api").await.unwrap().is_some());
+        assert_eq!(
+            store.delete_schedule("cfg").await.unwrap(),
+            DeleteScheduleOutcome::ConfigOwned
+        );
+        assert_eq!(
+            store.delete_schedule("api").await.unwrap(),
+            DeleteScheduleOutcome::Deleted
+        );
+        assert_eq!(
+            store.delete_schedule("api").await.unwrap(),
+            DeleteScheduleOutcome::NotFound
+        );
+    }
+
+    pub async fn schedule_leases_claim_renew_release(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a", "b", "c"], 1_000).await;
+        let mine = store.claim_schedules("x", 1_000, 4_000, 2).await.unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.iter().all(|c| c.previous_owner.is_none()));
+        assert!(
+            mine.iter()
+                .all(|c| c.row.lease_owner.as_deref() == Some("x"))
+        );
+        let theirs = store.claim_schedules("y", 1_000, 4_000, 10).await.unwrap();
+        assert_eq!(theirs.len(), 1, "only the unleased one is left");
+        // Renewal extends valid leases only, and returns the rows.
+        let renewed = store
+            .renew_schedule_leases("x", 2_000, 5_000)
+            .await
+            .unwrap();
+        assert_eq!(renewed.len(), 2);
+        assert!(renewed.iter().all(|r| r.lease_until == 5_000));
+        assert!(
+            store
+                .renew_schedule_leases("y", 4_000, 7_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // y's lease expired at 4000: x takes it over and sees y as the previous owner.
+        let taken = store.claim_schedules("x", 4_500, 8_000, 10).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].previous_owner.as_deref(), Some("y"));
+        // Releasing one, then all.
+        let one = vec![taken[0].row.name.clone()];
+        store.release_schedules("x", Some(&one)).await.unwrap();
+        assert_eq!(
+            store
+                .claim_schedules("y", 4_600, 9_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store.release_schedules("x", None).await.unwrap();
+        assert_eq!(
+            store
+                .claim_schedules("y", 4_700, 9_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(
+            store
+                .renew_schedule_leases("x", 4_800, 9_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn concurrent_schedule_claimers_never_share(db: &TestDb) {
+        let store = db.store.clone();
+        let names: Vec<String> = (0..200).map(|i| format!("s{i:03}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        sync(&*store, &refs, 1_000).await;
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_schedules(&format!("w{w}"), 1_000, 60_000, 7)
+                        .await
+                        .expect("claim");
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    got.extend(claimed.into_iter().map(|c| c.row.name));
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!(all.len(), 200, "every schedule claimed once");
+        assert_eq!(unique.len(), 200);
+    }
+
+    pub async fn fire_is_unique_per_schedule_and_time(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a"], 1_000).await;
+        assert_eq!(
+            store
+                .claim_schedules("x", 1_000, 60_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let out = store
+            .fire(
+                "x",
+                2_000,
+                &[fire_write("a", 1, 2_000, 2), fire_write("a", 1, 3_000, 0)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::Written, FireOutcome::Written]);
+        assert_eq!(
+            store
+                .event_deliveries("schedule:a:2000")
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        // The same (schedule, time) again: nothing written, not even deliveries.
+        let mut again = fire_write("a", 1, 2_000, 3);
+        again.event.as_mut().unwrap().deliveries[0].id = "other".into();
+        let out = store.fire("x", 3_500, &[again]).await.unwrap();
+        assert_eq!(out, [FireOutcome::AlreadyFired]);
+        assert_eq!(
+            store
+                .event_deliveries("schedule:a:2000")
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(store.delivery("other").await.unwrap().is_none());
+        let a = store.schedule("a").await.unwrap().unwrap();
+        assert_eq!(a.last_scheduled_time, Some(3_000));
+        assert_eq!(a.last_fired_at, Some(3_500));
+        let fires = store.schedule_fires("a", 10).await.unwrap();
+        let times: Vec<i64> = fires.iter().map(|f| f.scheduled_time).collect();
+        assert_eq!(times, [3_000, 2_000]);
+        assert_eq!(fires[0].owner, "x");
+        assert_eq!(fires[1].event_id.as_deref(), Some("schedule:a:2000"));
+        // Suppressed fires are recorded without an event.
+        let quiet = FireWrite {
+            kind: FireKind::Suppressed,
+            event: None,
+            ..fire_write("a", 1, 4_000, 0)
+        };
+        assert_eq!(
+            store.fire("x", 4_000, &[quiet]).await.unwrap(),
+            [FireOutcome::Written]
+        );
+        let a = store.schedule("a").await.unwrap().unwrap();
+        assert_eq!(a.last_outcome.as_deref(), Some("suppressed"));
+    }
+
+    pub async fn fire_needs_a_valid_lease_version_and_no_pause(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a", "b"], 1_000).await;
+        store.claim_schedules("x", 1_000, 5_000, 1).await.unwrap(); // a
+        store.claim_schedules("y", 1_000, 5_000, 1).await.unwrap(); // b
+        // Not the owner, an expired lease, a stale version: nothing is written.
+        let out = store
+            .fire(
+                "x",
+                2_000,
+                &[fire_write("b", 1, 2_000, 1), fire_write("a", 1, 2_000, 1)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::NotOwner, FireOutcome::Written]);
+        assert!(store.event("schedule:b:2000").await.unwrap().is_none());
+        assert_eq!(
+            store
+                .fire("x", 2_000, &[fire_write("a", 7, 2_500, 1)])
+                .await
+                .unwrap(),
+            [FireOutcome::NotOwner]
+        );
+        assert_eq!(
+            store
+                .fire("x", 5_000, &[fire_write("a", 1, 3_000, 1)])
+                .await
+                .unwrap(),
+            [FireOutcome::NotOwner],
+            "the lease ended at 5000"
+        );
+        assert!(store.event("schedule:a:3000").await.unwrap().is_none());
+        // Taken over after expiry: the stalled owner cannot fire any more.
+        store.claim_schedules("y", 6_000, 20_000, 10).await.unwrap();
+        assert_eq!(
+            store
+                .fire("x", 6_500, &[fire_write("a", 1, 6_000, 1)])
+                .await
+                .unwrap(),
+            [FireOutcome::NotOwner]
+        );
+        assert_eq!(
+            store
+                .fire("y", 6_500, &[fire_write("a", 1, 6_000, 1)])
+                .await
+                .unwrap(),
+            [FireOutcome::Written]
+        );
+        // Paused: no fire.
+        store.set_schedule_paused("a", true, 7_000).await.unwrap();
+        assert_eq!(
+            store
+                .fire("y", 7_500, &[fire_write("a", 1, 7_000, 1)])
+                .await
+                .unwrap(),
+            [FireOutcome::NotOwner]
+        );
+        let a = store.schedule("a").await.unwrap().unwrap();
+        assert_eq!(a.last_scheduled_time, Some(6_000));
+    }
+
+    pub async fn heartbeat_counts_live_instances(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a", "b", "c"], 1_000).await;
+        let c = store.scheduler_heartbeat("x", 1_000, 4_000).await.unwrap();
+        assert_eq!((c.instances, c.schedules), (1, 3));
+        let c = store.scheduler_heartbeat("y", 2_000, 5_000).await.unwrap();
+        assert_eq!(c.instances, 2);
+        // x went silent at 4000.
+        let c = store.scheduler_heartbeat("y", 4_500, 7_500).await.unwrap();
+        assert_eq!(c.instances, 1);
+        store.scheduler_heartbeat("x", 4_600, 8_000).await.unwrap();
+        store.release_schedules("x", None).await.unwrap();
+        let c = store.scheduler_heartbeat("y", 4_700, 8_000).await.unwrap();
+        assert_eq!(c.instances, 1, "a released instance is forgotten");
     }
 }
 

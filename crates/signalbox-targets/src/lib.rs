@@ -9,13 +9,17 @@ use async_trait::async_trait;
 use serde_json::Value;
 use signalbox_config::{TargetConfig, TargetKind};
 
+pub mod channels;
 mod log;
+pub mod notify;
 mod outcome;
 mod payload;
 pub mod template;
 mod webhook;
 
+pub use channels::{Answer, Channel, Channels, Notification, Severity};
 pub use log::LogTarget;
+pub use notify::NotifyTarget;
 pub use outcome::{AttemptOutcome, classify_status, parse_retry_after};
 pub use payload::Payload;
 pub use webhook::WebhookTarget;
@@ -74,6 +78,9 @@ pub struct BuildError {
 pub struct BuildContext {
     /// One HTTP client for every HTTP target, so connections are pooled.
     pub http: reqwest::Client,
+    /// Notification channels by name, shared by every `notify:` target naming one (so that a
+    /// channel's rate limit counts all of them).
+    pub channels: Arc<Channels>,
 }
 
 impl BuildContext {
@@ -84,7 +91,32 @@ impl BuildContext {
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(BuildContext { http })
+        Ok(BuildContext {
+            http,
+            channels: Arc::new(Channels::new()),
+        })
+    }
+
+    /// This context with the channels of `configs` built; channels it already has are kept
+    /// (so a server and its router share them). Errors name the channel.
+    pub fn with_channels(
+        &self,
+        configs: &std::collections::BTreeMap<String, signalbox_config::ChannelConfig>,
+    ) -> Result<BuildContext, Vec<String>> {
+        let missing: std::collections::BTreeMap<String, signalbox_config::ChannelConfig> = configs
+            .iter()
+            .filter(|(name, _)| !self.channels.contains_key(*name))
+            .map(|(name, config)| (name.clone(), config.clone()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut channels = (*self.channels).clone();
+        channels.extend(channels::build_channels(&missing, &self.http)?);
+        Ok(BuildContext {
+            http: self.http.clone(),
+            channels: Arc::new(channels),
+        })
     }
 }
 
@@ -109,6 +141,14 @@ pub fn build(
             let message =
                 Payload::compile(config, l.message.as_deref(), "log message").map_err(err)?;
             Arc::new(LogTarget::new(l, message))
+        }
+        TargetKind::Notify(name) => {
+            let channel = ctx.channels.get(name).ok_or_else(|| {
+                err(format!(
+                    "notify names channel \"{name}\", which is not defined under channels"
+                ))
+            })?;
+            Arc::new(NotifyTarget::new(config, name, channel.clone()).map_err(err)?)
         }
     };
     Ok(target)

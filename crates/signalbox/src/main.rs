@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cron_cmd;
+mod notify_cmd;
 mod rules_cmd;
 mod serve;
 mod validate;
@@ -53,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: cron_cmd::CronCommand,
     },
+    /// Notification channels: send a test message.
+    Notify {
+        #[command(subcommand)]
+        command: notify_cmd::NotifyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +88,7 @@ fn main() -> ExitCode {
         Command::Validate { path } => validate::run(&path),
         Command::Rules { command } => rules_cmd::run(command),
         Command::Cron { command } => cron_cmd::run(command),
+        Command::Notify { command } => notify_cmd::run(command),
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, anyhow};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use signalbox_core::metric_names as m;
-use signalbox_engine::{Dispatcher, DispatcherOptions, IngestOptions, Ingestor, Router};
+use signalbox_engine::{
+    Dispatcher, DispatcherOptions, IngestOptions, Ingestor, Router, Scheduler, SchedulerOptions,
+};
 use signalbox_store::OpenOptions;
 use signalbox_targets::BuildContext;
 use tokio::sync::Notify;
@@ -18,6 +20,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
     300.0, 900.0, 3600.0,
 ];
+/// Fire lateness in seconds: the goal is a p99 under 10 ms.
+const LATENESS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0,
+];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// Runs until SIGTERM or SIGINT.
@@ -27,16 +34,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         anyhow!("invalid config:\n{}", text.join("\n"))
     })?;
     let config = loaded.config;
-    let ctx = BuildContext::new().context("building the HTTP client")?;
+    let ctx = BuildContext::new()
+        .context("building the HTTP client")?
+        .with_channels(&config.channels)
+        .map_err(|es| anyhow!("invalid channels:\n{}", es.join("\n")))?;
     let router = Router::build(&config, &ctx).map_err(|es| {
         let text: Vec<String> = es
             .iter()
-            .map(
-                |e| match loaded.origins.get(&format!("rules.{}", e.rule())) {
-                    Some(at) => format!("{at}: {e}"),
-                    None => e.to_string(),
-                },
-            )
+            .map(|e| match loaded.origins.get(&origin_of(e.rule())) {
+                Some(at) => format!("{at}: {e}"),
+                None => e.to_string(),
+            })
             .collect();
         anyhow!("invalid rules:\n{}", text.join("\n"))
     })?;
@@ -50,6 +58,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(Matcher::Full(m::INGEST_BATCH_SIZE.into()), BATCH_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::SCHEDULE_LATENESS.into()), LATENESS_BUCKETS)?
         .install_recorder()
         .context("installing the metrics recorder")?;
 
@@ -77,17 +86,32 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         wake.clone(),
     );
     let stop_dispatch = CancellationToken::new();
-    let dispatcher = Dispatcher::new(
+    let dispatcher_opts = DispatcherOptions {
+        lease: config.store.lease,
+        poll_interval: config.store.poll_interval,
+        shutdown_grace: config.server.shutdown_grace,
+        ..DispatcherOptions::new()
+    };
+
+    // Schedules: the config's are written to the store (config wins), then this instance
+    // claims its share and fires them.
+    signalbox_engine::scheduler::sync_config_schedules(&*store, &config.schedules)
+        .await
+        .context("writing the config's schedules to the store")?;
+    let (scheduler, scheduler_handle) = Scheduler::new(
         store.clone(),
         router.clone(),
-        DispatcherOptions {
-            lease: config.store.lease,
-            poll_interval: config.store.poll_interval,
-            shutdown_grace: config.server.shutdown_grace,
-            ..DispatcherOptions::new()
+        SchedulerOptions {
+            lease: config.store.schedule_lease,
+            default_tz: config.server.timezone.clone(),
+            ..SchedulerOptions::new(dispatcher_opts.owner.clone())
         },
         wake.clone(),
     );
+    let stop_scheduler = CancellationToken::new();
+    let scheduler = tokio::spawn(scheduler.run(stop_scheduler.clone()));
+
+    let dispatcher = Dispatcher::new(store.clone(), router.clone(), dispatcher_opts, wake.clone());
     let dispatcher = tokio::spawn(dispatcher.run(stop_dispatch.clone()));
 
     let shutting_down = Arc::new(AtomicBool::new(false));
@@ -99,6 +123,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         metrics: Some(prometheus),
         body_limit,
         shutting_down: shutting_down.clone(),
+        channels: ctx.channels.clone(),
+        scheduler: scheduler_handle,
+        schedule_timezone: config.server.timezone.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -107,6 +134,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     tracing::info!(
         addr = %addr,
         rules = router.rule_count(),
+        schedules = config.schedules.len(),
         store = %redact_url(&config.store.url),
         "listening"
     );
@@ -118,12 +146,24 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         })
         .await
         .context("serving HTTP")?;
+    // No fire after this point: the leases go back for another instance to take.
+    stop_scheduler.cancel();
+    scheduler.await.context("scheduler")?;
     // Intake has stopped; the committer drains what was queued once the last handle is dropped.
     committer.await.context("ingest committer")?;
     stop_dispatch.cancel();
     dispatcher.await.context("dispatcher")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where a router error's rule is written: `rules.<name>`, or `schedules.<name>` for a
+/// schedule's own targets.
+fn origin_of(rule: &str) -> String {
+    match rule.strip_prefix(signalbox_config::schedule::SCHEDULE_RULE_PREFIX) {
+        Some(schedule) => format!("schedules.{schedule}"),
+        None => format!("rules.{rule}"),
+    }
 }
 
 async fn stop_signal() {

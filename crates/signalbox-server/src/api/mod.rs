@@ -1,8 +1,10 @@
 //! `/v1` handlers.
 
+pub mod channels;
 pub mod deliveries;
 pub mod events;
 pub mod rules;
+pub mod schedules;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

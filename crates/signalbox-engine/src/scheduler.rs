@@ -1,0 +1,575 @@
+//! The scheduler: fires the schedules this instance holds leases on, as events, exactly once.
+//!
+//! - **Ownership.** Schedules live in the store; each instance claims a fair share
+//!   (`ceil(schedules / live instances)` plus a little slack) through leases, renews them every
+//!   third of the lease, gives back what exceeds its share, and releases all on a stop. A dead
+//!   instance's schedules are claimed by the others once its leases expire.
+//! - **Firing.** Due times sit in a min-heap; the loop sleeps until the earliest and fires every
+//!   due time in one store transaction ([`Store::fire`]) which also checks the lease, the
+//!   schedule's version and pause. `(schedule, scheduled_time)` is the primary key of the fire,
+//!   so even two owners at once cannot fire twice.
+//! - **Catch-up.** A newly held schedule is planned from its last recorded time with
+//!   [`plan_fires`] (misfire policy, catch-up window): after a restart, a takeover or a stall.
+//! - **Anything unexpected** (a refused fire, a store error) drops the schedule from memory; the
+//!   next renewal brings it back as it is in the store and plans it again from there.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde_json::{Map, json};
+use signalbox_config::{CompiledSchedule, ScheduleConfig};
+use signalbox_core::Event;
+use signalbox_core::metric_names as m;
+use signalbox_core::time::Millis;
+use signalbox_schedule::{is_suppressed, plan_fires};
+use signalbox_store::{
+    ClaimedSchedule, ConfigSchedule, FireKind, FireOutcome, FireWrite, ScheduleRow, Store,
+    StoreError,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::prepare;
+use crate::router::Router;
+
+/// `source` of every fire event.
+pub const FIRE_SOURCE: &str = "signalbox.schedule";
+/// `detail-type` of every fire event.
+pub const FIRE_DETAIL_TYPE: &str = "Scheduled Event";
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// This process's lease owner name; unique per process.
+    pub owner: String,
+    /// How long a claimed schedule stays ours without renewal (`store.schedule_lease`).
+    pub lease: Duration,
+    /// Zone of schedules that name none (`server.timezone`).
+    pub default_tz: String,
+    /// Most fires in one transaction.
+    pub max_batch: usize,
+}
+
+impl SchedulerOptions {
+    /// Defaults (10 s lease, UTC) with the given owner.
+    pub fn new(owner: String) -> SchedulerOptions {
+        SchedulerOptions {
+            owner,
+            lease: Duration::from_secs(10),
+            default_tz: "UTC".into(),
+            max_batch: 10_000,
+        }
+    }
+}
+
+/// Writes the config files' schedules to the store (see [`Store::sync_config_schedules`]).
+pub async fn sync_config_schedules(
+    store: &dyn Store,
+    schedules: &std::collections::BTreeMap<String, ScheduleConfig>,
+) -> Result<(), StoreError> {
+    let defs: Vec<ConfigSchedule> = schedules
+        .iter()
+        .map(|(name, s)| ConfigSchedule {
+            name: name.clone(),
+            definition: s.definition_json().to_string(),
+            paused: s.paused,
+        })
+        .collect();
+    store
+        .sync_config_schedules(&defs, signalbox_core::time::now_millis())
+        .await
+}
+
+/// Compiles a stored definition.
+pub fn compile_row(row: &ScheduleRow, default_tz: &str) -> Result<CompiledSchedule, String> {
+    let config: ScheduleConfig = serde_json::from_str(&row.definition)
+        .map_err(|e| format!("stored definition is not valid: {e}"))?;
+    config.compile(&row.name, default_tz).map_err(|ps| {
+        ps.into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// The id of the fire of `schedule` at `scheduled`: the same on every instance and attempt.
+pub fn fire_id(schedule: &str, scheduled: DateTime<Utc>) -> String {
+    format!(
+        "schedule:{schedule}:{}",
+        scheduled.to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
+}
+
+/// The event of one fire. A manual fire's id gets a unique suffix, as it has no scheduled time
+/// of its own.
+pub fn fire_event(
+    schedule: &str,
+    scheduled: DateTime<Utc>,
+    fired_at: DateTime<Utc>,
+    catch_up: bool,
+    manual: bool,
+) -> Event {
+    let lateness_ms = (fired_at - scheduled).num_milliseconds().max(0);
+    let mut detail = Map::with_capacity(6);
+    detail.insert("schedule".into(), json!(schedule));
+    detail.insert(
+        "scheduled_time".into(),
+        json!(scheduled.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    detail.insert(
+        "fired_at".into(),
+        json!(fired_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    detail.insert("lateness_ms".into(), json!(lateness_ms));
+    detail.insert("catch_up".into(), json!(catch_up));
+    detail.insert("manual".into(), json!(manual));
+    let mut event = Event::new(FIRE_SOURCE, FIRE_DETAIL_TYPE, detail);
+    event.id = if manual {
+        format!(
+            "{}:manual-{}",
+            fire_id(schedule, scheduled),
+            signalbox_core::ids::new_id()
+        )
+    } else {
+        fire_id(schedule, scheduled)
+    };
+    event.time = scheduled;
+    event.resources = vec![format!("schedule/{schedule}")];
+    event
+}
+
+/// Asks a running scheduler to look at the store now (after an API change), instead of at its
+/// next renewal. Cheap to clone.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    tx: mpsc::UnboundedSender<()>,
+}
+
+impl SchedulerHandle {
+    /// A handle whose requests go nowhere (no scheduler running).
+    pub fn detached() -> SchedulerHandle {
+        let (tx, _) = mpsc::unbounded_channel();
+        SchedulerHandle { tx }
+    }
+
+    /// Reconcile with the store as soon as possible.
+    pub fn refresh(&self) {
+        let _ = self.tx.send(());
+    }
+}
+
+/// The scheduler task.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    router: Arc<Router>,
+    opts: SchedulerOptions,
+    wake: Arc<Notify>,
+    refresh: mpsc::UnboundedReceiver<()>,
+    owned: HashMap<String, Owned>,
+    heap: BinaryHeap<Reverse<(Millis, u64, String)>>,
+    next_generation: u64,
+    /// Fires decided while adopting schedules (catch-ups, on-time ones), fired next.
+    pending: Vec<Due>,
+}
+
+struct Owned {
+    /// None when the definition does not compile here.
+    spec: Option<Arc<CompiledSchedule>>,
+    version: i64,
+    paused: bool,
+    /// The next scheduled time, as in the heap.
+    next: Option<Millis>,
+    /// Tells this ownership's heap entries from those of an earlier one.
+    generation: u64,
+}
+
+struct Due {
+    name: String,
+    time: Millis,
+    catch_up: bool,
+}
+
+impl Scheduler {
+    /// A scheduler and the handle that pokes it; `wake` is the dispatcher's.
+    pub fn new(
+        store: Arc<dyn Store>,
+        router: Arc<Router>,
+        opts: SchedulerOptions,
+        wake: Arc<Notify>,
+    ) -> (Scheduler, SchedulerHandle) {
+        let (tx, refresh) = mpsc::unbounded_channel();
+        let scheduler = Scheduler {
+            store,
+            router,
+            opts,
+            wake,
+            refresh,
+            owned: HashMap::new(),
+            heap: BinaryHeap::new(),
+            next_generation: 0,
+            pending: Vec::new(),
+        };
+        (scheduler, SchedulerHandle { tx })
+    }
+
+    /// Runs until `shutdown` is cancelled, then releases every lease.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let period = (self.opts.lease / 3).max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let sleep = self.heap.peek().map(|Reverse((at, _, _))| {
+                let wait = at.saturating_sub(now_ms()).max(0);
+                tokio::time::sleep(Duration::from_millis(wait as u64))
+            });
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = async { sleep.expect("checked").await }, if sleep.is_some() => {
+                    self.fire_due().await;
+                }
+                _ = tick.tick() => self.maintain().await,
+                Some(()) = self.refresh.recv() => {
+                    while self.refresh.try_recv().is_ok() {}
+                    self.maintain().await;
+                }
+            }
+        }
+        if let Err(e) = self.store.release_schedules(&self.opts.owner, None).await {
+            tracing::warn!(error = %e, "releasing schedule leases failed; they expire on their own");
+        }
+        tracing::info!(schedules = self.owned.len(), "scheduler stopped");
+    }
+
+    /// Fires every due time (one transaction per `max_batch`).
+    async fn fire_due(&mut self) {
+        let now = now_ms();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _, _))) = self.heap.peek() {
+            if *at > now || due.len() >= self.opts.max_batch {
+                break;
+            }
+            let Some(Reverse((at, generation, name))) = self.heap.pop() else {
+                break;
+            };
+            let Some(owned) = self.owned.get_mut(&name) else {
+                continue;
+            };
+            if owned.generation != generation || owned.next != Some(at) {
+                continue;
+            }
+            let spec = owned
+                .spec
+                .clone()
+                .expect("only compiled schedules are queued");
+            owned.next = spec
+                .schedule
+                .next_after(to_datetime(at), spec.tz)
+                .map(|t| t.timestamp_millis());
+            if let Some(next) = owned.next {
+                self.heap.push(Reverse((next, generation, name.clone())));
+            }
+            due.push(Due {
+                name,
+                time: at,
+                catch_up: false,
+            });
+        }
+        self.fire(due).await;
+    }
+
+    /// Writes fires; schedules whose fires were refused or failed are dropped from memory.
+    async fn fire(&mut self, due: Vec<Due>) {
+        if due.is_empty() {
+            return;
+        }
+        let fired_at = Utc::now();
+        let mut writes = Vec::with_capacity(due.len());
+        for d in &due {
+            let Some(spec) = self.owned.get(&d.name).and_then(|o| o.spec.clone()) else {
+                continue;
+            };
+            let version = self.owned[&d.name].version;
+            let scheduled = to_datetime(d.time);
+            let (kind, event) = if is_suppressed(&spec.quiet_periods, scheduled) {
+                (FireKind::Suppressed, None)
+            } else {
+                let event = fire_event(&d.name, scheduled, fired_at, d.catch_up, false);
+                let mut write = prepare(&self.router, event);
+                write
+                    .deliveries
+                    .extend(self.router.schedule_deliveries(&d.name));
+                let kind = if d.catch_up {
+                    FireKind::CaughtUp
+                } else {
+                    FireKind::Fired
+                };
+                (kind, Some(write))
+            };
+            writes.push(FireWrite {
+                schedule: d.name.clone(),
+                version,
+                scheduled_time: d.time,
+                kind,
+                event,
+            });
+        }
+        let result = self
+            .store
+            .fire(&self.opts.owner, fired_at.timestamp_millis(), &writes)
+            .await;
+        let committed = now_ms();
+        let mut lost = HashSet::new();
+        match result {
+            Ok(outcomes) => {
+                let mut created = 0usize;
+                for (w, outcome) in writes.iter().zip(outcomes) {
+                    match outcome {
+                        FireOutcome::Written => {
+                            metrics::counter!(m::SCHEDULE_FIRES, "outcome" => w.kind.as_str())
+                                .increment(1);
+                            if w.kind == FireKind::Fired {
+                                let late = (committed - w.scheduled_time).max(0) as f64 / 1000.0;
+                                metrics::histogram!(m::SCHEDULE_LATENESS).record(late);
+                            }
+                            created += w.event.as_ref().map_or(0, |e| e.deliveries.len());
+                        }
+                        FireOutcome::AlreadyFired => {
+                            tracing::debug!(schedule = %w.schedule, time = w.scheduled_time, "already fired");
+                        }
+                        FireOutcome::NotOwner => {
+                            lost.insert(w.schedule.clone());
+                        }
+                    }
+                }
+                if created > 0 {
+                    self.wake.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, fires = writes.len(), "recording fires failed; they will be planned again");
+                metrics::counter!(m::SCHEDULE_FIRES, "outcome" => "failed")
+                    .increment(writes.len() as u64);
+                lost.extend(writes.iter().map(|w| w.schedule.clone()));
+            }
+        }
+        for name in lost {
+            tracing::info!(schedule = %name, "schedule no longer ours as held (lease, version or pause changed)");
+            self.owned.remove(&name);
+        }
+    }
+
+    /// Heartbeat, renewal, claims up to a fair share, and giving back the excess.
+    async fn maintain(&mut self) {
+        let now = now_ms();
+        let lease_ms = i64::try_from(self.opts.lease.as_millis()).unwrap_or(i64::MAX);
+        let until = now + lease_ms;
+        let owner = self.opts.owner.clone();
+        let census = match self.store.scheduler_heartbeat(&owner, now, until).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler heartbeat failed");
+                return;
+            }
+        };
+        match self.store.renew_schedule_leases(&owner, now, until).await {
+            Ok(rows) => {
+                let held: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+                let lost: Vec<String> = self
+                    .owned
+                    .keys()
+                    .filter(|n| !held.contains(n.as_str()))
+                    .cloned()
+                    .collect();
+                for name in lost {
+                    tracing::info!(schedule = %name, "schedule lease lost");
+                    self.owned.remove(&name);
+                }
+                for row in &rows {
+                    let same = self
+                        .owned
+                        .get(&row.name)
+                        .is_some_and(|o| o.version == row.version && o.paused == row.paused);
+                    if !same {
+                        self.adopt(row, now);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing schedule leases failed");
+                return;
+            }
+        }
+
+        let share = census.schedules.div_ceil(census.instances.max(1));
+        let slack = (share / 10).max(1);
+        let held = self.owned.len() as u64;
+        if held < share + slack {
+            let limit = u32::try_from(share + slack - held).unwrap_or(u32::MAX);
+            match self.store.claim_schedules(&owner, now, until, limit).await {
+                Ok(claimed) => {
+                    for ClaimedSchedule {
+                        row,
+                        previous_owner,
+                    } in claimed
+                    {
+                        if previous_owner.as_deref().is_some_and(|p| p != owner) {
+                            metrics::counter!(m::SCHEDULE_LEASE_TAKEOVERS).increment(1);
+                            tracing::info!(schedule = %row.name, from = ?previous_owner, "schedule taken over");
+                        }
+                        self.adopt(&row, now);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming schedules failed"),
+            }
+        } else if held > share + slack {
+            self.give_back((held - share) as usize).await;
+        }
+        self.report_states();
+
+        let pending = std::mem::take(&mut self.pending);
+        let mut rest = pending.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Due> = rest.by_ref().take(self.opts.max_batch).collect();
+            self.fire(chunk).await;
+        }
+    }
+
+    /// Releases `count` schedules, those due last first, so a fire in flight is rarely moved.
+    async fn give_back(&mut self, count: usize) {
+        let mut by_next: Vec<(Millis, String)> = self
+            .owned
+            .iter()
+            .map(|(n, o)| (o.next.unwrap_or(Millis::MAX), n.clone()))
+            .collect();
+        by_next.sort_unstable_by(|a, b| b.cmp(a));
+        let names: Vec<String> = by_next.into_iter().take(count).map(|(_, n)| n).collect();
+        for n in &names {
+            self.owned.remove(n);
+        }
+        tracing::info!(
+            count = names.len(),
+            "giving back schedules above this instance's share"
+        );
+        if let Err(e) = self
+            .store
+            .release_schedules(&self.opts.owner, Some(&names))
+            .await
+        {
+            tracing::warn!(error = %e, "releasing schedules failed; their leases expire on their own");
+        }
+    }
+
+    /// Takes a schedule as the store has it: compiles it, plans what is due since its last
+    /// fire, and queues its next time.
+    fn adopt(&mut self, row: &ScheduleRow, now: Millis) {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let spec = match compile_row(row, &self.opts.default_tz) {
+            Ok(spec) => Some(Arc::new(spec)),
+            Err(reason) => {
+                tracing::warn!(schedule = %row.name, reason = %reason, "schedule cannot be compiled; not firing it");
+                None
+            }
+        };
+        let mut owned = Owned {
+            spec: spec.clone(),
+            version: row.version,
+            paused: row.paused,
+            next: None,
+            generation,
+        };
+        if let (Some(spec), false) = (spec, row.paused) {
+            let plan = plan_fires(
+                &spec.schedule,
+                spec.tz,
+                to_datetime(row.plan_from()),
+                to_datetime(now),
+                &spec.misfire,
+            );
+            if plan.missed > 0 || plan.skipped > 0 {
+                tracing::warn!(
+                    schedule = %row.name,
+                    missed = plan.missed,
+                    capped = plan.missed_capped,
+                    skipped = plan.skipped,
+                    "scheduled times went by unfired"
+                );
+                metrics::counter!(m::SCHEDULE_FIRES, "outcome" => "missed").increment(plan.missed);
+            }
+            for f in plan.fires {
+                self.pending.push(Due {
+                    name: row.name.clone(),
+                    time: f.scheduled_time.timestamp_millis(),
+                    catch_up: f.catch_up,
+                });
+            }
+            owned.next = plan.next.map(|t| t.timestamp_millis());
+            if let Some(next) = owned.next {
+                self.heap
+                    .push(Reverse((next, generation, row.name.clone())));
+            }
+        }
+        self.owned.insert(row.name.clone(), owned);
+    }
+
+    fn report_states(&self) {
+        let (mut active, mut paused, mut invalid) = (0u64, 0u64, 0u64);
+        for o in self.owned.values() {
+            match (&o.spec, o.paused) {
+                (None, _) => invalid += 1,
+                (Some(_), true) => paused += 1,
+                (Some(_), false) => active += 1,
+            }
+        }
+        metrics::gauge!(m::SCHEDULES, "state" => "active").set(active as f64);
+        metrics::gauge!(m::SCHEDULES, "state" => "paused").set(paused as f64);
+        metrics::gauge!(m::SCHEDULES, "state" => "invalid").set(invalid as f64);
+    }
+}
+
+fn now_ms() -> Millis {
+    signalbox_core::time::now_millis()
+}
+
+fn to_datetime(ms: Millis) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fire_ids_are_derived_from_schedule_and_time() {
+        let t: DateTime<Utc> = "2026-03-01T10:00:05Z".parse().unwrap();
+        assert_eq!(
+            fire_id("nightly", t),
+            "schedule:nightly:2026-03-01T10:00:05.000Z"
+        );
+        let e = fire_event(
+            "nightly",
+            t,
+            t + chrono::Duration::milliseconds(7),
+            true,
+            false,
+        );
+        assert_eq!(e.id, "schedule:nightly:2026-03-01T10:00:05.000Z");
+        assert_eq!(e.time, t);
+        assert_eq!(e.resources, ["schedule/nightly"]);
+        assert_eq!(e.detail["lateness_ms"], 7);
+        assert_eq!(e.detail["catch_up"], true);
+        assert_eq!(e.detail["manual"], false);
+        let manual = fire_event("nightly", t, t, false, true);
+        assert!(
+            manual
+                .id
+                .starts_with("schedule:nightly:2026-03-01T10:00:05.000Z:manual-")
+        );
+    }
+}

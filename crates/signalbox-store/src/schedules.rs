@@ -1,0 +1,692 @@
+//! Schedules in the store: definitions, leases that say which instance fires which schedule,
+//! and the fires themselves, unique per `(schedule, scheduled_time)`.
+//!
+//! Statements use `$N` placeholders, which both dialects accept; the claim differs only by
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::{EventWrite, Millis, StoreError};
+
+/// Where a schedule was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScheduleSource {
+    /// A config file: read-only through the API, rewritten at every start.
+    Config,
+    /// `PUT /v1/schedules/{name}`.
+    Api,
+}
+
+impl ScheduleSource {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleSource::Config => "config",
+            ScheduleSource::Api => "api",
+        }
+    }
+}
+
+/// A schedule as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub source: ScheduleSource,
+    /// The schedule's settings without targets, as JSON (see `ScheduleConfig::definition_json`).
+    pub definition: String,
+    /// Paused now (by config or at runtime).
+    pub paused: bool,
+    /// Bumped whenever the definition changes: a fire computed from an older version is refused.
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Millis,
+    /// The latest scheduled time fired (or suppressed).
+    pub last_scheduled_time: Option<Millis>,
+    pub last_fired_at: Option<Millis>,
+    /// `fired`, `caught_up` or `suppressed`.
+    pub last_outcome: Option<String>,
+    /// Fires are planned after `max(last_scheduled_time, anchor)`: creation, a definition
+    /// change or a resume move it to that moment, so nothing before it is caught up.
+    pub anchor: Millis,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl ScheduleRow {
+    /// Where planning starts: nothing at or before this instant fires.
+    pub fn plan_from(&self) -> Millis {
+        self.last_scheduled_time
+            .map_or(self.anchor, |t| t.max(self.anchor))
+    }
+}
+
+/// A schedule just claimed, with who held it before (a takeover when that was someone else).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedSchedule {
+    pub row: ScheduleRow,
+    pub previous_owner: Option<String>,
+}
+
+/// A schedule from the config files, written at start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigSchedule {
+    pub name: String,
+    pub definition: String,
+    pub paused: bool,
+}
+
+/// What `put_schedule` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PutScheduleOutcome {
+    Created(ScheduleRow),
+    Updated(ScheduleRow),
+    /// A config file defines this name; nothing was written.
+    ConfigOwned,
+}
+
+/// What `delete_schedule` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteScheduleOutcome {
+    Deleted,
+    NotFound,
+    /// A config file defines this name; nothing was deleted.
+    ConfigOwned,
+}
+
+/// How a scheduled time was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FireKind {
+    /// Fired on time.
+    Fired,
+    /// Fired late, after a restart, takeover or stall.
+    CaughtUp,
+    /// In a quiet period: recorded, not run (no event).
+    Suppressed,
+}
+
+impl FireKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FireKind::Fired => "fired",
+            FireKind::CaughtUp => "caught_up",
+            FireKind::Suppressed => "suppressed",
+        }
+    }
+}
+
+/// One scheduled time to record, with its event (none when suppressed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireWrite {
+    pub schedule: String,
+    /// The schedule version the fire was planned from.
+    pub version: i64,
+    pub scheduled_time: Millis,
+    pub kind: FireKind,
+    pub event: Option<EventWrite>,
+}
+
+/// What became of one [`FireWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FireOutcome {
+    /// Recorded, with its event and deliveries.
+    Written,
+    /// This `(schedule, scheduled_time)` was recorded before: nothing written.
+    AlreadyFired,
+    /// The caller does not hold a valid lease on the schedule, or it is paused, deleted or at
+    /// another version: nothing written.
+    NotOwner,
+}
+
+/// A recorded fire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireRecord {
+    pub schedule: String,
+    pub scheduled_time: Millis,
+    pub fired_at: Millis,
+    pub outcome: String,
+    pub event_id: Option<String>,
+    pub owner: String,
+}
+
+/// What an instance needs to take its fair share of schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerCensus {
+    /// Scheduler instances with a current heartbeat, the caller included.
+    pub instances: u64,
+    /// Schedules in the store.
+    pub schedules: u64,
+}
+
+/// Columns in the order [`row`] decodes them.
+macro_rules! schedule_columns {
+    () => {
+        "name, source, definition, paused, version, lease_owner, lease_until, \
+         last_scheduled_time, last_fired_at, last_outcome, anchor, created_at, updated_at"
+    };
+}
+
+pub(crate) const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM schedules WHERE name = $1"
+);
+pub(crate) const SELECT_ALL: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM schedules ORDER BY name"
+);
+
+/// `$1` name, `$2` definition, `$3` paused, `$4` now. A changed definition takes the config's
+/// `paused`, a new version and a new anchor; an unchanged one keeps the runtime state.
+pub(crate) const UPSERT_CONFIG: &str = "INSERT INTO schedules \
+     (name, source, definition, paused, version, lease_until, anchor, created_at, updated_at) \
+     VALUES ($1, 'config', $2, $3, 1, 0, $4, $4, $4) \
+     ON CONFLICT (name) DO UPDATE SET \
+       paused = CASE WHEN schedules.definition = excluded.definition AND schedules.source = 'config' \
+                THEN schedules.paused ELSE excluded.paused END, \
+       version = CASE WHEN schedules.definition = excluded.definition AND schedules.source = 'config' \
+                 THEN schedules.version ELSE schedules.version + 1 END, \
+       anchor = CASE WHEN schedules.definition = excluded.definition AND schedules.source = 'config' \
+                THEN schedules.anchor ELSE excluded.anchor END, \
+       updated_at = CASE WHEN schedules.definition = excluded.definition AND schedules.source = 'config' \
+                    THEN schedules.updated_at ELSE excluded.updated_at END, \
+       source = 'config', definition = excluded.definition";
+
+pub(crate) const CONFIG_NAMES: &str = "SELECT name FROM schedules WHERE source = 'config'";
+pub(crate) const DELETE_CONFIG: &str =
+    "DELETE FROM schedules WHERE name = $1 AND source = 'config'";
+
+/// `$1` name, `$2` definition, `$3` paused, `$4` now.
+pub(crate) const UPSERT_API: &str = concat!(
+    "INSERT INTO schedules \
+     (name, source, definition, paused, version, lease_until, anchor, created_at, updated_at) \
+     VALUES ($1, 'api', $2, $3, 1, 0, $4, $4, $4) \
+     ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, \
+       paused = excluded.paused, version = schedules.version + 1, anchor = excluded.anchor, \
+       updated_at = excluded.updated_at \
+     WHERE schedules.source = 'api' \
+     RETURNING ",
+    schedule_columns!()
+);
+
+pub(crate) const DELETE_API: &str = "DELETE FROM schedules WHERE name = $1 AND source = 'api'";
+
+/// `$1` name, `$2` paused, `$3` now. A resume moves the anchor: the paused span is not caught up.
+pub(crate) const SET_PAUSED: &str = concat!(
+    "UPDATE schedules SET paused = $2, updated_at = $3, \
+       anchor = CASE WHEN paused AND NOT $2 THEN $3 ELSE anchor END \
+     WHERE name = $1 RETURNING ",
+    schedule_columns!()
+);
+
+/// `$1` owner, `$2` seen_until.
+pub(crate) const HEARTBEAT: &str = "INSERT INTO scheduler_instances (owner, seen_until) \
+     VALUES ($1, $2) ON CONFLICT (owner) DO UPDATE SET seen_until = excluded.seen_until";
+/// `$1` cutoff: instances silent for long are forgotten.
+pub(crate) const FORGET_INSTANCES: &str = "DELETE FROM scheduler_instances WHERE seen_until < $1";
+/// `$1` now.
+pub(crate) const COUNT_INSTANCES: &str =
+    "SELECT COUNT(*) FROM scheduler_instances WHERE seen_until > $1";
+pub(crate) const COUNT_SCHEDULES: &str = "SELECT COUNT(*) FROM schedules";
+/// `$1` owner.
+pub(crate) const FORGET_INSTANCE: &str = "DELETE FROM scheduler_instances WHERE owner = $1";
+
+/// `$1` now, `$2` limit: schedules nobody holds a valid lease on.
+pub(crate) const CLAIMABLE_SQLITE: &str = "SELECT name, lease_owner FROM schedules \
+     WHERE lease_until <= $1 ORDER BY lease_until, name LIMIT $2";
+pub(crate) const CLAIMABLE_POSTGRES: &str = "SELECT name, lease_owner FROM schedules \
+     WHERE lease_until <= $1 ORDER BY lease_until, name LIMIT $2 FOR UPDATE SKIP LOCKED";
+/// `$1` name, `$2` owner, `$3` lease_until, `$4` now.
+pub(crate) const CLAIM_ONE: &str = concat!(
+    "UPDATE schedules SET lease_owner = $2, lease_until = $3 \
+     WHERE name = $1 AND lease_until <= $4 RETURNING ",
+    schedule_columns!()
+);
+
+/// `$1` owner, `$2` now, `$3` lease_until. Only valid leases are renewed: one that expired
+/// may have been fired by another instance in between, so its owner must claim it again.
+pub(crate) const RENEW: &str = concat!(
+    "UPDATE schedules SET lease_until = $3 WHERE lease_owner = $1 AND lease_until > $2 RETURNING ",
+    schedule_columns!()
+);
+
+/// `$1` owner.
+pub(crate) const RELEASE_ALL: &str =
+    "UPDATE schedules SET lease_owner = NULL, lease_until = 0 WHERE lease_owner = $1";
+/// `$1` owner, `$2` name.
+pub(crate) const RELEASE_ONE: &str = "UPDATE schedules SET lease_owner = NULL, lease_until = 0 \
+     WHERE lease_owner = $1 AND name = $2";
+
+/// The lease check of a fire, and its bookkeeping in one statement. `$1` name, `$2` owner,
+/// `$3` now, `$4` version, `$5` latest scheduled time of the batch, `$6` its outcome.
+pub(crate) const FIRE_LEASE_CHECK: &str = "UPDATE schedules SET \
+       last_scheduled_time = CASE WHEN last_scheduled_time IS NULL OR last_scheduled_time < $5 \
+                             THEN $5 ELSE last_scheduled_time END, \
+       last_fired_at = $3, last_outcome = $6 \
+     WHERE name = $1 AND lease_owner = $2 AND lease_until > $3 AND version = $4 AND NOT paused";
+
+/// `$1` schedule, `$2` scheduled_time, `$3` fired_at, `$4` outcome, `$5` event_id, `$6` owner.
+pub(crate) const INSERT_FIRE: &str = "INSERT INTO schedule_fires \
+     (schedule, scheduled_time, fired_at, outcome, event_id, owner) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (schedule, scheduled_time) DO NOTHING";
+
+/// `$1` schedule, `$2` limit: the latest fires first.
+pub(crate) const SELECT_FIRES: &str = "SELECT schedule, scheduled_time, fired_at, outcome, \
+     event_id, owner FROM schedule_fires WHERE schedule = $1 \
+     ORDER BY scheduled_time DESC LIMIT $2";
+
+/// Per schedule of a fire batch: its version and the latest time with that time's outcome.
+pub(crate) struct LeaseCheck<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) version: i64,
+    pub(crate) latest: Millis,
+    pub(crate) outcome: &'static str,
+}
+
+/// Groups a batch by schedule, sorted by name so concurrent transactions lock in one order.
+pub(crate) fn lease_checks(fires: &[FireWrite]) -> Vec<LeaseCheck<'_>> {
+    let mut by_name: BTreeMap<&str, LeaseCheck<'_>> = BTreeMap::new();
+    for f in fires {
+        let entry = by_name.entry(&f.schedule).or_insert(LeaseCheck {
+            name: &f.schedule,
+            version: f.version,
+            latest: f.scheduled_time,
+            outcome: f.kind.as_str(),
+        });
+        if f.scheduled_time >= entry.latest {
+            entry.latest = f.scheduled_time;
+            entry.outcome = f.kind.as_str();
+        }
+        // Two versions in one batch: the check must fail for the stale one, so keep the lowest.
+        entry.version = entry.version.min(f.version);
+    }
+    by_name.into_values().collect()
+}
+
+fn get<'r, R, T>(row: &'r R, i: usize, name: &str) -> Result<T, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(i)
+        .map_err(|e| StoreError::Database(format!("reading column {name}: {e}")))
+}
+
+/// A schedule from a row of `schedule_columns!`.
+pub(crate) fn row<R>(row: &R) -> Result<ScheduleRow, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let source: String = get(row, 1, "source")?;
+    let source = match source.as_str() {
+        "config" => ScheduleSource::Config,
+        "api" => ScheduleSource::Api,
+        other => {
+            return Err(StoreError::Database(format!(
+                "unknown schedule source {other:?}"
+            )));
+        }
+    };
+    Ok(ScheduleRow {
+        name: get(row, 0, "name")?,
+        source,
+        definition: get(row, 2, "definition")?,
+        paused: get(row, 3, "paused")?,
+        version: get(row, 4, "version")?,
+        lease_owner: get(row, 5, "lease_owner")?,
+        lease_until: get(row, 6, "lease_until")?,
+        last_scheduled_time: get(row, 7, "last_scheduled_time")?,
+        last_fired_at: get(row, 8, "last_fired_at")?,
+        last_outcome: get(row, 9, "last_outcome")?,
+        anchor: get(row, 10, "anchor")?,
+        created_at: get(row, 11, "created_at")?,
+        updated_at: get(row, 12, "updated_at")?,
+    })
+}
+
+/// A fire from a row of [`SELECT_FIRES`].
+pub(crate) fn fire_record<R>(row: &R) -> Result<FireRecord, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(FireRecord {
+        schedule: get(row, 0, "schedule")?,
+        scheduled_time: get(row, 1, "scheduled_time")?,
+        fired_at: get(row, 2, "fired_at")?,
+        outcome: get(row, 3, "outcome")?,
+        event_id: get(row, 4, "event_id")?,
+        owner: get(row, 5, "owner")?,
+    })
+}
+
+/// The schedule methods of a backend, written once: `$writer` and `$reader` are pools,
+/// `$begin` opens a write transaction on the writer, `$claimable` selects claimable schedules.
+/// The backend supplies `write_fire_events(&mut tx, &[&EventWrite], now)`.
+macro_rules! schedule_methods {
+    ($store:ty, writer = $writer:ident, reader = $reader:ident, begin = $begin:expr, claimable = $claimable:expr) => {
+        impl $store {
+            pub(crate) async fn sync_config_schedules_impl(
+                &self,
+                schedules: &[$crate::schedules::ConfigSchedule],
+                now: $crate::Millis,
+            ) -> Result<(), $crate::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = ($begin)(&self.$writer).await?;
+                let mut sorted: Vec<&$crate::schedules::ConfigSchedule> =
+                    schedules.iter().collect();
+                sorted.sort_by(|a, b| a.name.cmp(&b.name));
+                for s in &sorted {
+                    sqlx::query($crate::schedules::UPSERT_CONFIG)
+                        .bind(s.name.as_str())
+                        .bind(s.definition.as_str())
+                        .bind(s.paused)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let keep: std::collections::HashSet<&str> =
+                    sorted.iter().map(|s| s.name.as_str()).collect();
+                let existing = sqlx::query($crate::schedules::CONFIG_NAMES)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in existing {
+                    let name: String = row.try_get(0)?;
+                    if !keep.contains(name.as_str()) {
+                        sqlx::query($crate::schedules::DELETE_CONFIG)
+                            .bind(name.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn put_schedule_impl(
+                &self,
+                name: &str,
+                definition: &str,
+                paused: bool,
+                now: $crate::Millis,
+            ) -> Result<$crate::schedules::PutScheduleOutcome, $crate::StoreError> {
+                use $crate::schedules::PutScheduleOutcome;
+                let row = sqlx::query($crate::schedules::UPSERT_API)
+                    .bind(name)
+                    .bind(definition)
+                    .bind(paused)
+                    .bind(now)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                Ok(match row {
+                    None => PutScheduleOutcome::ConfigOwned,
+                    Some(row) => {
+                        let row = $crate::schedules::row(&row)?;
+                        if row.version == 1 {
+                            PutScheduleOutcome::Created(row)
+                        } else {
+                            PutScheduleOutcome::Updated(row)
+                        }
+                    }
+                })
+            }
+
+            pub(crate) async fn delete_schedule_impl(
+                &self,
+                name: &str,
+            ) -> Result<$crate::schedules::DeleteScheduleOutcome, $crate::StoreError> {
+                use $crate::schedules::DeleteScheduleOutcome;
+                let done = sqlx::query($crate::schedules::DELETE_API)
+                    .bind(name)
+                    .execute(&self.$writer)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    return Ok(DeleteScheduleOutcome::Deleted);
+                }
+                Ok(match self.schedule_impl(name).await? {
+                    Some(_) => DeleteScheduleOutcome::ConfigOwned,
+                    None => DeleteScheduleOutcome::NotFound,
+                })
+            }
+
+            pub(crate) async fn set_schedule_paused_impl(
+                &self,
+                name: &str,
+                paused: bool,
+                now: $crate::Millis,
+            ) -> Result<Option<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let row = sqlx::query($crate::schedules::SET_PAUSED)
+                    .bind(name)
+                    .bind(paused)
+                    .bind(now)
+                    .fetch_optional(&self.$writer)
+                    .await?;
+                row.as_ref().map($crate::schedules::row).transpose()
+            }
+
+            pub(crate) async fn schedule_impl(
+                &self,
+                name: &str,
+            ) -> Result<Option<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let row = sqlx::query($crate::schedules::SELECT_ONE)
+                    .bind(name)
+                    .fetch_optional(&self.$reader)
+                    .await?;
+                row.as_ref().map($crate::schedules::row).transpose()
+            }
+
+            pub(crate) async fn list_schedules_impl(
+                &self,
+            ) -> Result<Vec<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let rows = sqlx::query($crate::schedules::SELECT_ALL)
+                    .fetch_all(&self.$reader)
+                    .await?;
+                rows.iter().map($crate::schedules::row).collect()
+            }
+
+            pub(crate) async fn schedule_fires_impl(
+                &self,
+                schedule: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::schedules::FireRecord>, $crate::StoreError> {
+                let rows = sqlx::query($crate::schedules::SELECT_FIRES)
+                    .bind(schedule)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.$reader)
+                    .await?;
+                rows.iter().map($crate::schedules::fire_record).collect()
+            }
+
+            pub(crate) async fn scheduler_heartbeat_impl(
+                &self,
+                owner: &str,
+                now: $crate::Millis,
+                until: $crate::Millis,
+            ) -> Result<$crate::schedules::SchedulerCensus, $crate::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = ($begin)(&self.$writer).await?;
+                sqlx::query($crate::schedules::HEARTBEAT)
+                    .bind(owner)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+                // An hour of silence: that instance is gone, not stalled.
+                sqlx::query($crate::schedules::FORGET_INSTANCES)
+                    .bind(now - 3_600_000)
+                    .execute(&mut *tx)
+                    .await?;
+                let instances: i64 = sqlx::query($crate::schedules::COUNT_INSTANCES)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                let schedules: i64 = sqlx::query($crate::schedules::COUNT_SCHEDULES)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                tx.commit().await?;
+                Ok($crate::schedules::SchedulerCensus {
+                    instances: u64::try_from(instances).unwrap_or(0).max(1),
+                    schedules: u64::try_from(schedules).unwrap_or(0),
+                })
+            }
+
+            pub(crate) async fn claim_schedules_impl(
+                &self,
+                owner: &str,
+                now: $crate::Millis,
+                lease_until: $crate::Millis,
+                limit: u32,
+            ) -> Result<Vec<$crate::schedules::ClaimedSchedule>, $crate::StoreError> {
+                use sqlx::Row as _;
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut tx = ($begin)(&self.$writer).await?;
+                let candidates = sqlx::query($claimable)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut claimed = Vec::with_capacity(candidates.len());
+                for c in &candidates {
+                    let name: String = c.try_get(0)?;
+                    let previous_owner: Option<String> = c.try_get(1)?;
+                    let row = sqlx::query($crate::schedules::CLAIM_ONE)
+                        .bind(name.as_str())
+                        .bind(owner)
+                        .bind(lease_until)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = row {
+                        claimed.push($crate::schedules::ClaimedSchedule {
+                            row: $crate::schedules::row(&row)?,
+                            previous_owner,
+                        });
+                    }
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            pub(crate) async fn renew_schedule_leases_impl(
+                &self,
+                owner: &str,
+                now: $crate::Millis,
+                lease_until: $crate::Millis,
+            ) -> Result<Vec<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let rows = sqlx::query($crate::schedules::RENEW)
+                    .bind(owner)
+                    .bind(now)
+                    .bind(lease_until)
+                    .fetch_all(&self.$writer)
+                    .await?;
+                rows.iter().map($crate::schedules::row).collect()
+            }
+
+            pub(crate) async fn release_schedules_impl(
+                &self,
+                owner: &str,
+                names: Option<&[String]>,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = ($begin)(&self.$writer).await?;
+                match names {
+                    None => {
+                        sqlx::query($crate::schedules::RELEASE_ALL)
+                            .bind(owner)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query($crate::schedules::FORGET_INSTANCE)
+                            .bind(owner)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(names) => {
+                        for name in names {
+                            sqlx::query($crate::schedules::RELEASE_ONE)
+                                .bind(owner)
+                                .bind(name.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn fire_impl(
+                &self,
+                owner: &str,
+                now: $crate::Millis,
+                fires: &[$crate::schedules::FireWrite],
+            ) -> Result<Vec<$crate::schedules::FireOutcome>, $crate::StoreError> {
+                use $crate::schedules::FireOutcome;
+                if fires.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = ($begin)(&self.$writer).await?;
+                let mut owned = std::collections::HashSet::new();
+                for check in $crate::schedules::lease_checks(fires) {
+                    let done = sqlx::query($crate::schedules::FIRE_LEASE_CHECK)
+                        .bind(check.name)
+                        .bind(owner)
+                        .bind(now)
+                        .bind(check.version)
+                        .bind(check.latest)
+                        .bind(check.outcome)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        owned.insert(check.name);
+                    }
+                }
+                let mut outcomes = Vec::with_capacity(fires.len());
+                let mut events = Vec::new();
+                for f in fires {
+                    if !owned.contains(f.schedule.as_str()) {
+                        outcomes.push(FireOutcome::NotOwner);
+                        continue;
+                    }
+                    let inserted = sqlx::query($crate::schedules::INSERT_FIRE)
+                        .bind(f.schedule.as_str())
+                        .bind(f.scheduled_time)
+                        .bind(now)
+                        .bind(f.kind.as_str())
+                        .bind(f.event.as_ref().map(|e| e.event.id.as_str()))
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?;
+                    if inserted.rows_affected() == 1 {
+                        outcomes.push(FireOutcome::Written);
+                        if let Some(e) = &f.event {
+                            events.push(e);
+                        }
+                    } else {
+                        outcomes.push(FireOutcome::AlreadyFired);
+                    }
+                }
+                events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
+                events.dedup_by(|a, b| a.event.id == b.event.id);
+                Self::write_fire_events(&mut tx, &events, now).await?;
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
+    };
+}
+pub(crate) use schedule_methods;
