@@ -31,19 +31,23 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$TMP/config.yaml" "$TOTAL" "$PER_SECOND" "$PORT" "$TMP" <<'PY'
+mkdir -p "$TMP/config"
+# Several files: the YAML reader caps nodes per document, and a directory of files is merged.
+python3 - "$TMP/config" "$TOTAL" "$PER_SECOND" "$PORT" "$TMP" <<'PY'
 import sys
 path, total, per_second, port, tmp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-with open(path, "w") as f:
+with open(f"{path}/00-server.yaml", "w") as f:
     f.write(f'server: {{ listen: "127.0.0.1:{port}" }}\n')
     f.write(f'store: {{ url: "sqlite://{tmp}/sb.db" }}\n')
-    f.write("schedules:\n")
-    for i in range(total):
-        cron = "* * * * * *" if i < per_second else "0 H H * * ?"
-        f.write(f'  s{i:06d}: {{ cron: "{cron}" }}\n')
+per_file = 20000
+for start in range(0, total, per_file):
+    with open(f"{path}/schedules-{start:06d}.yaml", "w") as f:
+        f.write("schedules:\n")
+        for i in range(start, min(total, start + per_file)):
+            cron = "* * * * * *" if i < per_second else "0 H H * * ?"
+            f.write(f'  s{i:06d}: {{ cron: "{cron}" }}\n')
 PY
-
-SIGNALBOX_LOG=warn "$BIN" serve --config "$TMP/config.yaml" 2>"$TMP/log" &
+SIGNALBOX_LOG=warn "$BIN" serve --config "$TMP/config" 2>"$TMP/log" &
 PID=$!
 for _ in $(seq 1 600); do
   curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
