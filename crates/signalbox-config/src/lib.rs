@@ -27,6 +27,7 @@
 //! YAML is read with YAML 1.2 booleans: `yes`, `no`, `on`, `off` are strings.
 
 pub mod channels;
+pub mod checks;
 mod diagnostic;
 pub mod input_template;
 mod load;
@@ -41,6 +42,10 @@ use std::path::Path;
 
 pub use channels::{
     ChannelConfig, ChannelType, DigestConfig, RateLimit, Secret, SmtpConfig, SmtpTls,
+};
+pub use checks::{
+    CheckCadence, CheckConfig, CheckProblem, CheckScheduleConfig, HttpProbeConfig, ProbeKind,
+    TcpProbeConfig,
 };
 pub use diagnostic::{Diagnostic, Location};
 pub use input_template::{InputTemplate, InputTemplateError, InputValues};

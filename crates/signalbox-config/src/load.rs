@@ -23,7 +23,14 @@ pub struct Loaded {
     pub origins: BTreeMap<String, Location>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 5] = ["server", "store", "rules", "channels", "schedules"];
+const TOP_LEVEL_KEYS: [&str; 6] = [
+    "server",
+    "store",
+    "rules",
+    "channels",
+    "schedules",
+    "checks",
+];
 
 /// Loads a file, or every `*.yaml`/`*.yml` file directly inside a directory (sorted by
 /// name), using `env` for `${env:NAME}`.
@@ -101,6 +108,7 @@ struct Merged {
     rules: Vec<Entry>,
     channels: Vec<Entry>,
     schedules: Vec<Entry>,
+    checks: Vec<Entry>,
 }
 
 #[derive(Default)]
@@ -229,6 +237,7 @@ fn merge_file(root: Node, merged: &mut Merged, diagnostics: &mut Vec<Diagnostic>
             "schedules" => {
                 crate::schedule::merge_schedules(entry.value, &mut merged.schedules, diagnostics)
             }
+            "checks" => crate::checks::merge_checks(entry.value, &mut merged.checks, diagnostics),
             "channels" => {
                 crate::channels::merge_channels(entry.value, &mut merged.channels, diagnostics)
             }
@@ -331,6 +340,13 @@ fn typed(merged: &Merged, out: &mut Vec<Diagnostic>) -> (Config, BTreeMap<String
         if let Some(s) = crate::schedule::typed_schedule(&entry.key, &entry.value, &default_tz, out)
         {
             config.schedules.insert(entry.key.clone(), s);
+        }
+    }
+    for entry in &merged.checks {
+        origins.insert(format!("checks.{}", entry.key), entry.key_loc.to_location());
+        let default_tz = config.server.timezone.clone();
+        if let Some(c) = crate::checks::typed_check(&entry.key, &entry.value, &default_tz, out) {
+            config.checks.insert(entry.key.clone(), c);
         }
     }
     (config, origins)

@@ -22,6 +22,8 @@ pub struct Config {
     pub channels: BTreeMap<String, crate::channels::ChannelConfig>,
     /// Schedules by name: events fired at times (see `docs/schedules.md`).
     pub schedules: BTreeMap<String, crate::schedule::ScheduleConfig>,
+    /// Health checks by name (see `docs/checks.md`).
+    pub checks: BTreeMap<String, crate::checks::CheckConfig>,
 }
 
 /// `server:` — the HTTP listener and ingestion.

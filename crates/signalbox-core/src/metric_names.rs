@@ -31,3 +31,11 @@ pub const SCHEDULE_LATENESS: &str = "signalbox_schedule_fire_lateness_seconds";
 pub const SCHEDULES: &str = "signalbox_schedules";
 /// Schedules taken over from another instance whose lease had expired.
 pub const SCHEDULE_LEASE_TAKEOVERS: &str = "signalbox_schedule_lease_takeovers_total";
+/// Check runs (labels `check`, `result`: `success` or `failure`).
+pub const CHECK_RUNS: &str = "signalbox_check_runs_total";
+/// 1 when a check's last run succeeded, 0 when it failed (label `check`).
+pub const CHECK_UP: &str = "signalbox_check_up";
+/// Seconds a check's probe took (label `check`).
+pub const CHECK_DURATION: &str = "signalbox_check_duration_seconds";
+/// Seconds from a check's scheduled time to the start of its run (label `check`).
+pub const CHECK_LAG: &str = "signalbox_check_lag_seconds";

@@ -16,6 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -161,6 +162,12 @@ impl SchedulerHandle {
     }
 }
 
+/// Leases renewed per statement: each chunk holds the (SQLite: only) writer only briefly, so
+/// fires interleave with a renewal of many schedules.
+const RENEW_CHUNK: u32 = 2_000;
+/// Schedules claimed per transaction, for the same reason.
+const CLAIM_CHUNK: u32 = 1_000;
+
 /// The scheduler task.
 pub struct Scheduler {
     store: Arc<dyn Store>,
@@ -173,6 +180,8 @@ pub struct Scheduler {
     next_generation: u64,
     /// Fires decided while adopting schedules (catch-ups, on-time ones), fired next.
     pending: Vec<Due>,
+    /// Names dropped from memory after a refused or failed fire, for the upkeep to read back.
+    refetch: Vec<String>,
 }
 
 struct Owned {
@@ -190,6 +199,32 @@ struct Due {
     name: String,
     time: Millis,
     catch_up: bool,
+}
+
+/// What the upkeep task (leases, beside the fire loop) reports to the loop.
+enum Upkeep {
+    /// Every lease this instance still validly holds was renewed: `held` (sorted) is the whole
+    /// set; `changed` the held schedules changed since the last renewal (or asked for again).
+    Renewed {
+        held: Vec<String>,
+        changed: Vec<ScheduleRow>,
+        now: Millis,
+    },
+    /// Newly claimed schedules.
+    Claimed {
+        claimed: Vec<ClaimedSchedule>,
+        now: Millis,
+    },
+    /// This many schedules above the fair share: the loop picks them and gives them back.
+    Excess(usize),
+}
+
+/// Requests from the loop to the upkeep task.
+enum UpkeepRequest {
+    /// Give these leases back (the loop has already forgotten them).
+    Release(Vec<String>),
+    /// Read these back from the store (the loop dropped them after a refused fire).
+    Refetch(Vec<String>),
 }
 
 impl Scheduler {
@@ -211,15 +246,35 @@ impl Scheduler {
             heap: BinaryHeap::new(),
             next_generation: 0,
             pending: Vec::new(),
+            refetch: Vec::new(),
         };
         (scheduler, SchedulerHandle { tx })
     }
 
     /// Runs until `shutdown` is cancelled, then releases every lease.
+    ///
+    /// Lease upkeep (heartbeat, renewal, claims) runs in a task of its own and reports through a
+    /// channel, so the fire loop never waits behind it.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let period = (self.opts.lease / 3).max(Duration::from_millis(100));
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (report_tx, mut reports) = mpsc::unbounded_channel();
+        let (request_tx, requests) = mpsc::unbounded_channel();
+        let poke = Arc::new(Notify::new());
+        let held = Arc::new(AtomicUsize::new(0));
+        let stop_upkeep = shutdown.child_token();
+        let refresh = std::mem::replace(&mut self.refresh, mpsc::unbounded_channel().1);
+        let upkeep = tokio::spawn(
+            UpkeepTask {
+                store: Arc::clone(&self.store),
+                owner: self.opts.owner.clone(),
+                lease: self.opts.lease,
+                reports: report_tx,
+                requests,
+                refresh,
+                poke: Arc::clone(&poke),
+                held: Arc::clone(&held),
+            }
+            .run(stop_upkeep.clone()),
+        );
         loop {
             let sleep = self.heap.peek().map(|Reverse((at, _, _))| {
                 let wait = at.saturating_sub(now_ms()).max(0);
@@ -231,17 +286,88 @@ impl Scheduler {
                 _ = async { sleep.expect("checked").await }, if sleep.is_some() => {
                     self.fire_due().await;
                 }
-                _ = tick.tick() => self.maintain().await,
-                Some(()) = self.refresh.recv() => {
-                    while self.refresh.try_recv().is_ok() {}
-                    self.maintain().await;
+                Some(report) = reports.recv() => {
+                    self.apply(report, &request_tx, &poke).await;
                 }
             }
+            held.store(self.owned.len(), AtomicOrdering::Relaxed);
+            if !self.refetch.is_empty() {
+                let names = std::mem::take(&mut self.refetch);
+                let _ = request_tx.send(UpkeepRequest::Refetch(names));
+            }
         }
+        stop_upkeep.cancel();
+        let _ = upkeep.await;
         if let Err(e) = self.store.release_schedules(&self.opts.owner, None).await {
             tracing::warn!(error = %e, "releasing schedule leases failed; they expire on their own");
         }
         tracing::info!(schedules = self.owned.len(), "scheduler stopped");
+    }
+
+    /// Applies what the upkeep task found, then fires what adopting made due.
+    async fn apply(
+        &mut self,
+        report: Upkeep,
+        requests: &mpsc::UnboundedSender<UpkeepRequest>,
+        poke: &Notify,
+    ) {
+        match report {
+            Upkeep::Renewed { held, changed, now } => {
+                let lost: Vec<String> = self
+                    .owned
+                    .keys()
+                    .filter(|n| held.binary_search(n).is_err())
+                    .cloned()
+                    .collect();
+                for name in lost {
+                    tracing::info!(schedule = %name, "schedule lease lost");
+                    self.owned.remove(&name);
+                }
+                for row in &changed {
+                    if held.binary_search(&row.name).is_err() {
+                        continue;
+                    }
+                    let same = self
+                        .owned
+                        .get(&row.name)
+                        .is_some_and(|o| o.version == row.version && o.paused == row.paused);
+                    if !same {
+                        self.adopt(row, now);
+                    }
+                }
+                self.report_states();
+            }
+            Upkeep::Claimed { claimed, now } => {
+                for ClaimedSchedule {
+                    row,
+                    previous_owner,
+                } in claimed
+                {
+                    if previous_owner
+                        .as_deref()
+                        .is_some_and(|p| p != self.opts.owner)
+                    {
+                        metrics::counter!(m::SCHEDULE_LEASE_TAKEOVERS).increment(1);
+                        tracing::info!(schedule = %row.name, from = ?previous_owner, "schedule taken over");
+                    }
+                    self.adopt(&row, now);
+                }
+                self.report_states();
+            }
+            Upkeep::Excess(count) => {
+                let names = self.give_back(count);
+                if !names.is_empty() {
+                    let _ = requests.send(UpkeepRequest::Release(names));
+                    poke.notify_one();
+                }
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut rest = pending.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Due> = rest.by_ref().take(self.opts.max_batch).collect();
+            self.fire(chunk).await;
+        }
     }
 
     /// Fires every due time (one transaction per `max_batch`).
@@ -359,94 +485,24 @@ impl Scheduler {
         for name in lost {
             tracing::info!(schedule = %name, "schedule no longer ours as held (lease, version or pause changed)");
             self.owned.remove(&name);
+            self.refetch.push(name);
         }
     }
 
-    /// Heartbeat, renewal, claims up to a fair share, and giving back the excess.
-    async fn maintain(&mut self) {
-        let now = now_ms();
-        let lease_ms = i64::try_from(self.opts.lease.as_millis()).unwrap_or(i64::MAX);
-        let until = now + lease_ms;
-        let owner = self.opts.owner.clone();
-        let census = match self.store.scheduler_heartbeat(&owner, now, until).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "scheduler heartbeat failed");
-                return;
-            }
-        };
-        match self.store.renew_schedule_leases(&owner, now, until).await {
-            Ok(rows) => {
-                let held: HashSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-                let lost: Vec<String> = self
-                    .owned
-                    .keys()
-                    .filter(|n| !held.contains(n.as_str()))
-                    .cloned()
-                    .collect();
-                for name in lost {
-                    tracing::info!(schedule = %name, "schedule lease lost");
-                    self.owned.remove(&name);
-                }
-                for row in &rows {
-                    let same = self
-                        .owned
-                        .get(&row.name)
-                        .is_some_and(|o| o.version == row.version && o.paused == row.paused);
-                    if !same {
-                        self.adopt(row, now);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing schedule leases failed");
-                return;
-            }
-        }
-
-        let share = census.schedules.div_ceil(census.instances.max(1));
-        let slack = (share / 10).max(1);
-        let held = self.owned.len() as u64;
-        if held < share + slack {
-            let limit = u32::try_from(share + slack - held).unwrap_or(u32::MAX);
-            match self.store.claim_schedules(&owner, now, until, limit).await {
-                Ok(claimed) => {
-                    for ClaimedSchedule {
-                        row,
-                        previous_owner,
-                    } in claimed
-                    {
-                        if previous_owner.as_deref().is_some_and(|p| p != owner) {
-                            metrics::counter!(m::SCHEDULE_LEASE_TAKEOVERS).increment(1);
-                            tracing::info!(schedule = %row.name, from = ?previous_owner, "schedule taken over");
-                        }
-                        self.adopt(&row, now);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "claiming schedules failed"),
-            }
-        } else if held > share + slack {
-            self.give_back((held - share) as usize).await;
-        }
-        self.report_states();
-
-        let pending = std::mem::take(&mut self.pending);
-        let mut rest = pending.into_iter().peekable();
-        while rest.peek().is_some() {
-            let chunk: Vec<Due> = rest.by_ref().take(self.opts.max_batch).collect();
-            self.fire(chunk).await;
-        }
-    }
-
-    /// Releases `count` schedules, those due last first, so a fire in flight is rarely moved.
-    async fn give_back(&mut self, count: usize) {
-        let mut by_next: Vec<(Millis, String)> = self
+    /// Forgets `count` schedules, those due last first, so a fire in flight is rarely moved;
+    /// returns their names for the upkeep task to release.
+    fn give_back(&mut self, count: usize) -> Vec<String> {
+        let mut by_next: Vec<(Millis, &String)> = self
             .owned
             .iter()
-            .map(|(n, o)| (o.next.unwrap_or(Millis::MAX), n.clone()))
+            .map(|(n, o)| (o.next.unwrap_or(Millis::MAX), n))
             .collect();
         by_next.sort_unstable_by(|a, b| b.cmp(a));
-        let names: Vec<String> = by_next.into_iter().take(count).map(|(_, n)| n).collect();
+        let names: Vec<String> = by_next
+            .into_iter()
+            .take(count)
+            .map(|(_, n)| n.clone())
+            .collect();
         for n in &names {
             self.owned.remove(n);
         }
@@ -454,13 +510,7 @@ impl Scheduler {
             count = names.len(),
             "giving back schedules above this instance's share"
         );
-        if let Err(e) = self
-            .store
-            .release_schedules(&self.opts.owner, Some(&names))
-            .await
-        {
-            tracing::warn!(error = %e, "releasing schedules failed; their leases expire on their own");
-        }
+        names
     }
 
     /// Takes a schedule as the store has it: compiles it, plans what is due since its last
@@ -528,6 +578,167 @@ impl Scheduler {
         metrics::gauge!(m::SCHEDULES, "state" => "active").set(active as f64);
         metrics::gauge!(m::SCHEDULES, "state" => "paused").set(paused as f64);
         metrics::gauge!(m::SCHEDULES, "state" => "invalid").set(invalid as f64);
+    }
+}
+
+/// Heartbeat, renewal, claims up to a fair share: the store work of holding leases, beside the
+/// fire loop.
+struct UpkeepTask {
+    store: Arc<dyn Store>,
+    owner: String,
+    lease: Duration,
+    reports: mpsc::UnboundedSender<Upkeep>,
+    requests: mpsc::UnboundedReceiver<UpkeepRequest>,
+    refresh: mpsc::UnboundedReceiver<()>,
+    poke: Arc<Notify>,
+    /// Schedules the loop holds in memory now.
+    held: Arc<AtomicUsize>,
+}
+
+impl UpkeepTask {
+    async fn run(mut self, stop: CancellationToken) {
+        let period = (self.lease / 3).max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_round: Option<Millis> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+                Some(()) = self.refresh.recv() => while self.refresh.try_recv().is_ok() {},
+                _ = self.poke.notified() => {}
+            }
+            let started = now_ms();
+            let ok = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                ok = self.round(last_round) => ok,
+            };
+            if ok {
+                last_round = Some(started);
+            }
+        }
+    }
+
+    /// One round; false when it stopped on a store error (the next round reads more back).
+    async fn round(&mut self, last_round: Option<Millis>) -> bool {
+        let now = now_ms();
+        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let until = now + lease_ms;
+        let owner = self.owner.as_str();
+        let census = match self.store.scheduler_heartbeat(owner, now, until).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler heartbeat failed");
+                return false;
+            }
+        };
+        let mut refetch = Vec::new();
+        while let Ok(request) = self.requests.try_recv() {
+            match request {
+                UpkeepRequest::Release(names) => {
+                    if let Err(e) = self.store.release_schedules(owner, Some(&names)).await {
+                        tracing::warn!(error = %e, "releasing schedules failed; their leases expire on their own");
+                    }
+                }
+                UpkeepRequest::Refetch(names) => refetch.extend(names),
+            }
+        }
+
+        // Renewal, in chunks, returning names only.
+        let mut held: Vec<String> = Vec::with_capacity(self.held.load(AtomicOrdering::Relaxed));
+        loop {
+            let after = held.last().map_or("", String::as_str);
+            match self
+                .store
+                .renew_schedule_leases(owner, now, until, after, RENEW_CHUNK)
+                .await
+            {
+                Ok(names) => {
+                    let last = names.len() < RENEW_CHUNK as usize;
+                    held.extend(names);
+                    if last {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing schedule leases failed");
+                    return false;
+                }
+            }
+        }
+        // Rows changed elsewhere (pause, redefinition) since the last round, with a margin for
+        // clocks that differ between instances; re-reading an unchanged one is harmless.
+        let mut changed = match last_round {
+            None => Vec::new(),
+            Some(t) => match self
+                .store
+                .changed_schedules(owner, now, t - lease_ms - 1_000)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading changed schedules failed");
+                    return false;
+                }
+            },
+        };
+        refetch.sort_unstable();
+        refetch.dedup();
+        for name in refetch {
+            if changed.iter().any(|r| r.name == name) {
+                continue;
+            }
+            match self.store.schedule(&name).await {
+                Ok(Some(row)) => changed.push(row),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, schedule = %name, "reading a schedule failed"),
+            }
+        }
+        let count = held.len() as u64;
+        if self
+            .reports
+            .send(Upkeep::Renewed { held, changed, now })
+            .is_err()
+        {
+            return false;
+        }
+
+        let share = census.schedules.div_ceil(census.instances.max(1));
+        let slack = (share / 10).max(1);
+        if count < share + slack {
+            let mut want = share + slack - count;
+            while want > 0 {
+                let limit = u32::try_from(want.min(u64::from(CLAIM_CHUNK))).unwrap_or(CLAIM_CHUNK);
+                let now = now_ms();
+                match self
+                    .store
+                    .claim_schedules(owner, now, now + lease_ms, limit)
+                    .await
+                {
+                    Ok(claimed) => {
+                        let got = claimed.len();
+                        if got > 0 && self.reports.send(Upkeep::Claimed { claimed, now }).is_err() {
+                            return false;
+                        }
+                        if got < limit as usize {
+                            break;
+                        }
+                        want -= got as u64;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming schedules failed");
+                        break;
+                    }
+                }
+            }
+        } else if count > share + slack {
+            let _ = self
+                .reports
+                .send(Upkeep::Excess((count - share) as usize));
+        }
+        true
     }
 }
 

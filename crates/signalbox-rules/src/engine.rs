@@ -17,6 +17,13 @@
 //!    by looking their other predicates up among the hits. Alternatives without any predicate
 //!    that needs a value (`{}`, or only `exists: false`) are checked for every event.
 //!
+//! 5. Array consistency: each leaf is read with its position among the event's arrays of objects
+//!    (`Slots`). Events where no hit comes from inside an array of objects take the plain path
+//!    above. Otherwise hits are kept as `(predicate, leaf)` pairs, and an alternative that passes
+//!    step 4 is also searched for one leaf per hit predicate with no two leaves in different
+//!    elements of one array (backtracking over the leaves that hit, fewest first; a predicate
+//!    hit by a leaf outside arrays of objects constrains nothing).
+//!
 //! Costs that still grow with the rule set: the number of distinct scan conditions on one field
 //! (e.g. 10,000 different `numeric` ranges on `detail.price`), the number of distinct prefix or
 //! suffix lengths on one field, and alternatives with no value-bearing predicate.
@@ -28,12 +35,15 @@ use serde_json::Value;
 
 use crate::condition::{Condition, Literal, canonical_number_token, fold_case};
 use crate::error::MatchError;
-use crate::flatten::{FieldId, Leaf, PathTrie};
+use crate::event::consistent;
+use crate::flatten::{FieldId, Leaf, PathTrie, Slots};
 use crate::matcher::Matcher;
 use crate::pattern::{FieldMatch, Pattern};
 
 type PredId = u32;
 type AltId = u32;
+
+const NO_ANCHOR: PredId = PredId::MAX;
 
 /// The predicates one indexed value satisfies; almost always one, kept inline then so that a
 /// lookup in a large map costs no further pointer chase.
@@ -215,6 +225,8 @@ impl FieldIndex {
 #[derive(Debug)]
 struct Alternative {
     rule: u32,
+    /// The anchor predicate, [`NO_ANCHOR`] for an alternative checked for every event.
+    anchor: PredId,
     start: u32,
     split: u32,
     end: u32,
@@ -280,6 +292,7 @@ impl IndexedMatcher {
                 let pred = &predicates[p as usize];
                 (pred.uses, !pred.exact)
             });
+            let anchor_id = anchor.unwrap_or(NO_ANCHOR);
             let required: Vec<PredId> = match anchor {
                 Some(a) => {
                     by_anchor[a as usize].push(id);
@@ -296,6 +309,7 @@ impl IndexedMatcher {
             alt_preds.extend_from_slice(&absent_ok);
             alternatives.push(Alternative {
                 rule,
+                anchor: anchor_id,
                 start,
                 split,
                 end: alt_preds.len() as u32,
@@ -320,10 +334,23 @@ impl IndexedMatcher {
         }
     }
 
-    /// Records the predicates one leaf satisfies.
-    fn visit(&self, scratch: &mut Scratch, field: FieldId, leaf: &Leaf<'_>) {
+    /// Records the predicates one leaf satisfies, and where the leaf sits among arrays of
+    /// objects when it hit something there.
+    fn visit(&self, scratch: &mut Scratch, field: FieldId, leaf: &Leaf<'_>, slots: Slots<'_>) {
         scratch.seen.push(field);
+        let before = scratch.hits.len();
         self.fields[field as usize].hits(leaf, &mut scratch.hits);
+        if scratch.hits.len() > before {
+            let leaf_id = if slots.is_empty() {
+                FREE_LEAF
+            } else {
+                let start = scratch.slots.len() as u32;
+                scratch.slots.extend_from_slice(slots);
+                scratch.spans.push((start, scratch.slots.len() as u32));
+                (scratch.spans.len() - 1) as u32
+            };
+            scratch.hit_leaf.resize(scratch.hits.len(), leaf_id);
+        }
     }
 
     /// Checks the candidate alternatives once every leaf was visited.
@@ -332,8 +359,23 @@ impl IndexedMatcher {
             hits,
             seen,
             matched,
+            hit_leaf,
+            slots,
+            spans,
+            pairs,
         } = scratch;
-        hits.sort_unstable();
+        // Leaves inside arrays of objects hit something: keep which leaf hit which predicate, so
+        // that the alternatives found below can be checked for array consistency.
+        let arrays = spans.len() > 1;
+        if arrays {
+            pairs.extend(hits.iter().copied().zip(hit_leaf.iter().copied()));
+            pairs.sort_unstable();
+            pairs.dedup();
+            hits.clear();
+            hits.extend(pairs.iter().map(|&(p, _)| p));
+        } else {
+            hits.sort_unstable();
+        }
         hits.dedup();
         seen.sort_unstable();
         seen.dedup();
@@ -360,7 +402,8 @@ impl IndexedMatcher {
             .chain(self.always.iter());
         for &alt in candidates {
             let alt = &self.alternatives[alt as usize];
-            if satisfied(alt) {
+            if satisfied(alt) && (!arrays || self.consistent_choice(alt, pairs, spans, slots, hits))
+            {
                 matched.push(alt.rule);
             }
         }
@@ -370,12 +413,183 @@ impl IndexedMatcher {
     }
 }
 
+/// The leaf id of leaves outside arrays of objects: consistent with every other leaf.
+const FREE_LEAF: u32 = 0;
+
 /// Per-event working memory, kept per thread so that matching does not allocate.
-#[derive(Default)]
 struct Scratch {
     hits: Vec<PredId>,
     seen: Vec<FieldId>,
     matched: Vec<u32>,
+    /// Parallel to `hits`: the leaf that produced each hit.
+    hit_leaf: Vec<u32>,
+    /// Leaf `i`'s array slots are `slots[spans[i].0..spans[i].1]`; leaf 0 is [`FREE_LEAF`].
+    slots: Vec<(u32, u32)>,
+    spans: Vec<(u32, u32)>,
+    /// `(predicate, leaf)` hits, sorted; filled only when some leaf sits in an array of objects.
+    pairs: Vec<(PredId, u32)>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            hits: Vec::new(),
+            seen: Vec::new(),
+            matched: Vec::new(),
+            hit_leaf: Vec::new(),
+            slots: Vec::new(),
+            spans: vec![(0, 0)],
+            pairs: Vec::new(),
+        }
+    }
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.hits.clear();
+        self.seen.clear();
+        self.matched.clear();
+        self.hit_leaf.clear();
+        self.slots.clear();
+        self.spans.truncate(1);
+        self.pairs.clear();
+    }
+}
+
+impl IndexedMatcher {
+    /// Whether the alternative `alt`, whose predicates all hold, can take one matching leaf per
+    /// hit predicate with no two of them inside objects in different elements of one array.
+    /// `pairs` holds the sorted `(predicate, leaf)` hits and `hits` the sorted hit predicates.
+    fn consistent_choice(
+        &self,
+        alt: &Alternative,
+        pairs: &[(PredId, u32)],
+        spans: &[(u32, u32)],
+        slots: &[(u32, u32)],
+        hits: &[PredId],
+    ) -> bool {
+        let preds = &self.alt_preds[alt.start as usize..alt.end as usize];
+        let mut lists: Vec<&[(PredId, u32)]> = Vec::new();
+        let anchor = (alt.anchor != NO_ANCHOR).then_some(alt.anchor);
+        for &p in anchor.iter().chain(preds) {
+            // Predicates with no hit are absent fields that may be absent.
+            if hits.binary_search(&p).is_err() {
+                continue;
+            }
+            let from = pairs.partition_point(|&(q, _)| q < p);
+            let to = pairs.partition_point(|&(q, _)| q <= p);
+            let leaves = &pairs[from..to];
+            // Sorted, so a leaf outside arrays of objects comes first: no constraint.
+            if leaves[0].1 != FREE_LEAF {
+                lists.push(leaves);
+            }
+        }
+        if lists.len() < 2 {
+            return true;
+        }
+        let slots_of = |leaf: u32| {
+            let (from, to) = spans[leaf as usize];
+            &slots[from as usize..to as usize]
+        };
+        if lists.len() > 64 {
+            // More fields of one alternative hit inside arrays of objects than a mask holds
+            // (only a pattern author can cause this): plain backtracking.
+            lists.sort_unstable_by_key(|l| l.len());
+            return choose(&lists, &mut Vec::with_capacity(lists.len()), &slots_of);
+        }
+        // Each leaf is tagged with the bit of its predicate and sorted by position, so that the
+        // leaves under one array element are contiguous; `reachable` then works bottom-up over
+        // the elements, which keeps the cost polynomial in the event's size whatever its shape.
+        let mut items: Vec<(&[(u32, u32)], u64)> = Vec::new();
+        for (bit, leaves) in lists.iter().enumerate() {
+            items.extend(
+                leaves
+                    .iter()
+                    .map(|&(_, leaf)| (slots_of(leaf), 1u64 << bit)),
+            );
+        }
+        items.sort_unstable();
+        items.dedup();
+        let all = if lists.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << lists.len()) - 1
+        };
+        reachable(&items, 0).contains(&all)
+    }
+}
+
+/// Backtracking over one leaf per list, pairwise consistent; exponential in the worst case, used
+/// only past 64 lists.
+fn choose<'s>(
+    lists: &[&[(PredId, u32)]],
+    chosen: &mut Vec<&'s [(u32, u32)]>,
+    slots_of: &impl Fn(u32) -> &'s [(u32, u32)],
+) -> bool {
+    let Some((first, rest)) = lists.split_first() else {
+        return true;
+    };
+    for &(_, leaf) in *first {
+        let mine = slots_of(leaf);
+        if chosen.iter().all(|c| consistent(c, mine)) {
+            chosen.push(mine);
+            let found = choose(rest, chosen, slots_of);
+            chosen.pop();
+            if found {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The maximal sets of predicates (bit masks) that can be satisfied together by leaves of
+/// `items`, which all share the array slots `[..depth]` and are sorted by slots.
+///
+/// Leaves whose slots end here constrain nothing below. The others go down into one element of
+/// some array: leaves under different arrays never conflict, leaves under different elements of
+/// the same array always do. So per array one element's sets are taken, and the arrays combine
+/// freely.
+fn reachable(items: &[(&[(u32, u32)], u64)], depth: usize) -> Vec<u64> {
+    let mut here = 0u64;
+    let mut at = 0;
+    while at < items.len() && items[at].0.len() == depth {
+        here |= items[at].1;
+        at += 1;
+    }
+    let mut result = vec![here];
+    while at < items.len() {
+        let array = items[at].0[depth].0;
+        let mut options: Vec<u64> = Vec::new();
+        while at < items.len() && items[at].0[depth].0 == array {
+            let slot = items[at].0[depth];
+            let from = at;
+            while at < items.len() && items[at].0[depth] == slot {
+                at += 1;
+            }
+            options.extend(reachable(&items[from..at], depth + 1));
+        }
+        let mut combined = Vec::with_capacity(result.len() * (options.len() + 1));
+        for &r in &result {
+            combined.push(r);
+            combined.extend(options.iter().map(|&o| r | o));
+        }
+        result = maximal(combined);
+    }
+    result
+}
+
+/// Keeps the masks that are not a subset of another one.
+fn maximal(mut masks: Vec<u64>) -> Vec<u64> {
+    masks.sort_unstable_by_key(|m| std::cmp::Reverse(m.count_ones()));
+    masks.dedup();
+    let mut kept: Vec<u64> = Vec::with_capacity(masks.len());
+    for m in masks {
+        if !kept.iter().any(|&k| k & m == m) {
+            kept.push(m);
+        }
+    }
+    kept
 }
 
 thread_local! {
@@ -386,9 +600,7 @@ thread_local! {
 fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => {
-            scratch.hits.clear();
-            scratch.seen.clear();
-            scratch.matched.clear();
+            scratch.clear();
             f(&mut scratch)
         }
         Err(_) => f(&mut Scratch::default()),
@@ -398,16 +610,18 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 impl Matcher for IndexedMatcher {
     fn matching_rules(&self, event: &Value, out: &mut Vec<usize>) {
         with_scratch(|scratch| {
-            self.trie
-                .flatten_value(event, &mut |field, leaf| self.visit(scratch, field, &leaf));
+            self.trie.flatten_value(event, &mut |field, leaf, slots| {
+                self.visit(scratch, field, &leaf, slots)
+            });
             self.finish(scratch, out);
         });
     }
 
     fn matching_rules_json(&self, event: &[u8], out: &mut Vec<usize>) -> Result<(), MatchError> {
         with_scratch(|scratch| {
-            self.trie
-                .flatten_json(event, &mut |field, leaf| self.visit(scratch, field, &leaf))?;
+            self.trie.flatten_json(event, &mut |field, leaf, slots| {
+                self.visit(scratch, field, &leaf, slots)
+            })?;
             self.finish(scratch, out);
             Ok(())
         })
@@ -524,6 +738,44 @@ mod tests {
         assert_eq!(both(&m, json!({"a": "x", "b": "y"})), vec![0, 2]);
         assert_eq!(both(&m, json!({"a": "z", "b": "y"})), vec![0, 3]);
         assert_eq!(both(&m, json!({"a": {"o": 1}, "b": "y"})), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn array_consistency() {
+        let m = matcher(&[
+            json!({"e": {"f": ["Anna"], "l": ["Smith"]}}),
+            json!({"e": {"f": ["Anna"], "l": ["Jones"]}}),
+            json!({"e": {"f": ["Anna"]}, "s": ["x"]}),
+            json!({"e": {"f": ["Peter"], "g": [{"exists": false}]}}),
+            json!({"e": {"f": [{"prefix": "A"}], "l": [{"anything-but": "Smith"}]}}),
+        ]);
+        let event =
+            json!({"s": "x", "e": [{"f": "Anna", "l": "Smith"}, {"f": "Peter", "l": "Jones"}]});
+        assert_eq!(both(&m, event), vec![0, 2, 3]);
+        let nested = json!({"e": [[{"f": "Anna"}, {"l": "Jones"}], [{"f": "Anna", "l": "Smith"}]]});
+        assert_eq!(both(&m, nested), vec![0]);
+        let flat = json!({"e": {"f": "Anna", "l": "Jones"}});
+        assert_eq!(both(&m, flat), vec![1, 4]);
+    }
+
+    #[test]
+    fn array_consistency_cost_stays_polynomial() {
+        // Every outer element matches `x`, every inner element `y` or `z`, never both: plain
+        // backtracking would try every (outer, inner, inner) triple.
+        let m = matcher(&[json!({"a": {"x": [1], "b": {"y": [1], "z": [1]}}})]);
+        let inner: Vec<Value> = (0..200)
+            .map(|i| {
+                if i % 2 == 0 {
+                    json!({"y": 1})
+                } else {
+                    json!({"z": 1})
+                }
+            })
+            .collect();
+        let outer: Vec<Value> = (0..200).map(|_| json!({"x": 1, "b": inner})).collect();
+        let started = std::time::Instant::now();
+        assert!(both(&m, json!({"a": outer})).is_empty());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -2,6 +2,24 @@
 
 use serde_json::Value;
 
+/// Whether two leaves' array slots (see `crate::flatten::Slots`: `(array, element)` pairs,
+/// outermost first, for every enclosing array whose element holds the leaf inside an object) are
+/// consistent, i.e. no array holds the two leaves inside objects in different elements. Enclosing
+/// arrays form one chain from the root, so the arrays two leaves share are a common prefix of
+/// their chains: walk it until the arrays differ (different subtrees, nothing more in common) or
+/// an index differs (different elements).
+pub(crate) fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+    for ((array_a, index_a), (array_b, index_b)) in a.iter().zip(b) {
+        if array_a != array_b {
+            return true;
+        }
+        if index_a != index_b {
+            return false;
+        }
+    }
+    true
+}
+
 /// Calls `visit` on every leaf value that `path` reaches in `value`, stopping at the first call
 /// that returns true; returns whether one did.
 ///

@@ -31,6 +31,29 @@ pub(crate) enum Leaf<'a> {
 /// Identifies a field path known to the trie.
 pub(crate) type FieldId = u32;
 
+/// Where a leaf sits among the event's arrays of objects: `(array, element index)` pairs,
+/// outermost first, arrays numbered in reading order, for every enclosing array whose element
+/// holds the leaf inside an object (a scalar that is itself an array element records nothing for
+/// that array). [`crate::event::consistent`] compares two of them.
+pub(crate) type Slots<'s> = &'s [(u32, u32)];
+
+/// The enclosing array elements while walking an event.
+#[derive(Debug, Default)]
+struct ArrayStack {
+    /// Enclosing array elements, outermost first.
+    stack: Vec<(u32, u32)>,
+    /// How many entries of `stack` enclose the innermost object (only those count for a leaf).
+    mark: usize,
+    /// Arrays numbered so far.
+    next: u32,
+}
+
+impl ArrayStack {
+    fn slots(&self) -> Slots<'_> {
+        &self.stack[..self.mark]
+    }
+}
+
 #[derive(Debug, Default)]
 struct Node {
     children: FxHashMap<Box<str>, u32>,
@@ -95,36 +118,49 @@ impl PathTrie {
     pub(crate) fn flatten_value<'a>(
         &self,
         event: &'a Value,
-        out: &mut impl FnMut(FieldId, Leaf<'a>),
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
     ) {
-        self.walk_value(0, event, out);
+        self.walk_value(0, event, &mut ArrayStack::default(), out);
     }
 
-    fn walk_value<'a>(&self, node: u32, value: &'a Value, out: &mut impl FnMut(FieldId, Leaf<'a>)) {
+    fn walk_value<'a>(
+        &self,
+        node: u32,
+        value: &'a Value,
+        arrays: &mut ArrayStack,
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
+    ) {
         let field = self.nodes[node as usize].field;
         let leaf = match value {
             Value::Array(items) => {
-                for item in items {
-                    self.walk_value(node, item, out);
+                let id = arrays.next;
+                arrays.next += 1;
+                for (index, item) in items.iter().enumerate() {
+                    arrays.stack.push((id, index as u32));
+                    self.walk_value(node, item, arrays, out);
+                    arrays.stack.pop();
                 }
                 return;
             }
             Value::Object(map) => {
+                let saved = arrays.mark;
+                arrays.mark = arrays.stack.len();
                 let children = &self.nodes[node as usize].children;
                 // Visit whichever side is smaller: the event's keys or the trie's.
                 if children.len() < map.len() {
                     for (key, &child) in children {
                         if let Some(v) = map.get(key.as_ref()) {
-                            self.walk_value(child, v, out);
+                            self.walk_value(child, v, arrays, out);
                         }
                     }
                 } else {
                     for (key, v) in map {
                         if let Some(child) = self.child(node, key) {
-                            self.walk_value(child, v, out);
+                            self.walk_value(child, v, arrays, out);
                         }
                     }
                 }
+                arrays.mark = saved;
                 return;
             }
             Value::String(s) => Leaf::Str(Cow::Borrowed(s)),
@@ -133,7 +169,7 @@ impl PathTrie {
             Value::Null => Leaf::Null,
         };
         if let Some(field) = field {
-            out(field, leaf);
+            out(field, leaf, arrays.slots());
         }
     }
 
@@ -143,7 +179,7 @@ impl PathTrie {
     pub(crate) fn flatten_json<'a>(
         &self,
         event: &'a [u8],
-        out: &mut impl FnMut(FieldId, Leaf<'a>),
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
     ) -> Result<(), MatchError> {
         let text = std::str::from_utf8(event).map_err(|e| MatchError::InvalidJson {
             offset: e.valid_up_to(),
@@ -155,6 +191,7 @@ impl PathTrie {
             bytes: event,
             pos: 0,
             depth: 0,
+            arrays: ArrayStack::default(),
         };
         parser.skip_ws();
         parser.value(Some(0), out)?;
@@ -173,6 +210,7 @@ struct Parser<'t, 'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    arrays: ArrayStack,
 }
 
 impl<'a> Parser<'_, 'a> {
@@ -206,7 +244,7 @@ impl<'a> Parser<'_, 'a> {
     fn value(
         &mut self,
         node: Option<u32>,
-        out: &mut impl FnMut(FieldId, Leaf<'a>),
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
     ) -> Result<(), MatchError> {
         let leaf = match self.peek() {
             Some(b'{') => return self.object(node, out),
@@ -240,7 +278,7 @@ impl<'a> Parser<'_, 'a> {
             {
                 return Err(self.fail("number out of range"));
             }
-            out(field, leaf);
+            out(field, leaf, self.arrays.slots());
         }
         Ok(())
     }
@@ -260,13 +298,17 @@ impl<'a> Parser<'_, 'a> {
     fn object(
         &mut self,
         node: Option<u32>,
-        out: &mut impl FnMut(FieldId, Leaf<'a>),
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
     ) -> Result<(), MatchError> {
         self.enter()?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
             self.depth -= 1;
             return Ok(());
+        }
+        let saved = self.arrays.mark;
+        if node.is_some() {
+            self.arrays.mark = self.arrays.stack.len();
         }
         loop {
             if self.peek() != Some(b'"') {
@@ -295,6 +337,7 @@ impl<'a> Parser<'_, 'a> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
+                    self.arrays.mark = saved;
                     return Ok(());
                 }
                 _ => return Err(self.fail("expected ',' or '}' in an object")),
@@ -305,7 +348,7 @@ impl<'a> Parser<'_, 'a> {
     fn array(
         &mut self,
         node: Option<u32>,
-        out: &mut impl FnMut(FieldId, Leaf<'a>),
+        out: &mut impl FnMut(FieldId, Leaf<'a>, Slots<'_>),
     ) -> Result<(), MatchError> {
         self.enter()?;
         if self.peek() == Some(b']') {
@@ -313,9 +356,34 @@ impl<'a> Parser<'_, 'a> {
             self.depth -= 1;
             return Ok(());
         }
+        if node.is_none() {
+            // Nothing under here is emitted: only check the syntax.
+            loop {
+                self.value(None, out)?;
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.skip_ws();
+                    }
+                    Some(b']') => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                        return Ok(());
+                    }
+                    _ => return Err(self.fail("expected ',' or ']' in an array")),
+                }
+            }
+        }
+        let id = self.arrays.next;
+        self.arrays.next += 1;
+        let mut index = 0u32;
         loop {
             // Arrays are flattened: every element sits at the array's own path.
+            self.arrays.stack.push((id, index));
             self.value(node, out)?;
+            self.arrays.stack.pop();
+            index += 1;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -516,7 +584,7 @@ mod tests {
 
     fn raw(trie: &PathTrie, text: &str) -> Result<Vec<(FieldId, Leaf<'static>)>, MatchError> {
         let mut out = Vec::new();
-        trie.flatten_json(text.as_bytes(), &mut |f, l| out.push((f, l)))?;
+        trie.flatten_json(text.as_bytes(), &mut |f, l, _| out.push((f, l)))?;
         Ok(out
             .into_iter()
             .map(|(f, l)| {
@@ -567,7 +635,7 @@ mod tests {
             r#"{"a": [1, {"b": "x"}, [[{"b": false}]]], "s": "\ud83d\ude00", "z": {"q": [1, 2]}}"#;
         let value: Value = serde_json::from_str(text).expect("json");
         let mut from_value = Vec::new();
-        t.flatten_value(&value, &mut |f, l| from_value.push((f, l)));
+        t.flatten_value(&value, &mut |f, l, _| from_value.push((f, l)));
         let mut from_bytes = raw(&t, text).expect("valid");
         from_value.sort_by_key(|(f, l)| (*f, format!("{l:?}")));
         from_bytes.sort_by_key(|(f, l)| (*f, format!("{l:?}")));

@@ -20,9 +20,9 @@
 //!   `equals-ignore-case`, `wildcard`), `numeric`, `cidr`, `exists`; and `$or` at any level.
 //! - When the event holds an array, each element is tried: a condition matches when it matches any
 //!   element. Arrays of objects are flattened, so `detail.a.b` reaches `b` in every element of `a`.
-//!   Each field is checked on its own, so two fields may match in different elements; AWS's
-//!   event-ruler (`rulesForJSONEvent`) requires them to sit in the same element. That stricter
-//!   array-consistent rule is not implemented yet.
+//!   The fields of one alternative must match *consistently*, as AWS's event-ruler
+//!   (`rulesForJSONEvent`) requires: no two of the matching values may lie within objects in
+//!   different elements of the same array (details on [`Pattern`]).
 //! - Only leaves (scalars, `null` included) exist: a field holding an object or an empty array
 //!   counts as absent, so `exists: false` matches it and `anything-but` does not.
 //!

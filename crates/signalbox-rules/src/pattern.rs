@@ -13,8 +13,18 @@ use crate::parse;
 /// alternatives, and each alternative is a list of field paths, each with its ORed conditions.
 /// That flat shape is what an index-based engine wants to consume later.
 ///
+/// Array consistency (AWS event-ruler's `rulesForJSONEvent`): an alternative matches when every
+/// field finds a matching leaf and the chosen leaves are pairwise consistent, i.e. no array holds
+/// two of them inside objects in different elements (nested arrays included). A field that is
+/// absent and allowed to be (`exists: false`) chooses nothing and constrains nothing.
+///
 /// Choices made where the AWS documentation does not say, or where signalbox departs from it
 /// (`docs/rules.md` has the user-facing list):
+/// - A scalar that is itself an array element (`"tags": ["a", "b"]`) is not "within an object"
+///   of that array, so that array constrains nothing: event-ruler's README states the rule for
+///   fields within objects only.
+/// - `exists: false` holds when the field has no leaf anywhere in the event, not per array
+///   element; a field present in some element is present.
 /// - Literal numbers (and `anything-but` numbers) compare by written form, as the EventBridge
 ///   guide states: `300` does not match `300.0`; use `numeric` to compare values. Patterns
 ///   arrive parsed, so the form is `serde_json`'s: integers as written, anything with a fraction
@@ -55,13 +65,61 @@ impl FieldMatch {
         }
     }
 
-    fn matches(&self, event: &Value) -> bool {
-        let mut found_leaf = false;
-        let hit = any_leaf(event, &self.path, &mut |leaf| {
-            found_leaf = true;
-            self.conditions.iter().any(|c| c.matches(leaf))
-        });
-        hit || (!found_leaf && self.matches_absent)
+    /// Whether the event has any leaf at this field's path.
+    fn present(&self, event: &Value) -> bool {
+        any_leaf(event, &self.path, &mut |_| true)
+    }
+
+    fn accepts(&self, leaf: &Value) -> bool {
+        self.conditions.iter().any(|c| c.matches(leaf))
+    }
+}
+
+/// Whether `fields` (each with the rest of its path below `value`) can all find a matching leaf
+/// in `value` with no two of them inside objects in different elements of one array.
+///
+/// Fields under different keys of an object lie in different subtrees, which share no array: they
+/// are checked independently. At an array, a field whose path ends here takes scalar elements
+/// (through nested arrays too), which are within no object of the array: it is free. Every other
+/// field must go through an object inside an element, so all of them must be found within one
+/// and the same element.
+fn satisfied(value: &Value, fields: &[(&[String], &FieldMatch)]) -> bool {
+    if fields.is_empty() {
+        return true;
+    }
+    match value {
+        Value::Array(items) => {
+            let (ends, goes_on): (Vec<_>, Vec<_>) = fields
+                .iter()
+                .copied()
+                .partition(|(rest, _)| rest.is_empty());
+            ends.iter()
+                .all(|(_, field)| any_leaf(value, &[], &mut |leaf| field.accepts(leaf)))
+                && (goes_on.is_empty() || items.iter().any(|item| satisfied(item, &goes_on)))
+        }
+        Value::Object(map) => {
+            let mut heads: Vec<&String> = Vec::new();
+            for (rest, _) in fields {
+                match rest.first() {
+                    // An object is not a leaf.
+                    None => return false,
+                    Some(head) if !heads.contains(&head) => heads.push(head),
+                    Some(_) => {}
+                }
+            }
+            heads.into_iter().all(|head| {
+                let below: Vec<(&[String], &FieldMatch)> = fields
+                    .iter()
+                    .filter(|(rest, _)| rest.first() == Some(head))
+                    .map(|(rest, field)| (&rest[1..], *field))
+                    .collect();
+                map.get(head.as_str())
+                    .is_some_and(|child| satisfied(child, &below))
+            })
+        }
+        scalar => fields
+            .iter()
+            .all(|(rest, field)| rest.is_empty() && field.accepts(scalar)),
     }
 }
 
@@ -82,11 +140,23 @@ impl Pattern {
         Ok(Pattern { alternatives })
     }
 
-    /// Whether `event` matches: some alternative has every field matching.
+    /// Whether `event` matches: some alternative has every field matching, with the leaves that
+    /// match consistent with each other (no two inside objects in different elements of one
+    /// array; see [`Pattern`]).
     pub fn matches(&self, event: &Value) -> bool {
-        self.alternatives
-            .iter()
-            .any(|fields| fields.iter().all(|field| field.matches(event)))
+        self.alternatives.iter().any(|fields| {
+            // A field with no leaf at all is either allowed to be absent or fails the
+            // alternative; the others must match, consistently.
+            let mut present = Vec::with_capacity(fields.len());
+            for field in fields {
+                if field.present(event) {
+                    present.push((field.path.as_slice(), field));
+                } else if !field.matches_absent {
+                    return false;
+                }
+            }
+            satisfied(event, &present)
+        })
     }
 }
 
@@ -154,6 +224,53 @@ mod tests {
         assert!(matches(json!({"items": {"id": [2]}}), event.clone()));
         assert!(!matches(json!({"items": {"id": [3]}}), event.clone()));
         assert!(matches(json!({"deep": {"x": ["y"]}}), event));
+    }
+
+    #[test]
+    fn fields_match_inside_one_array_element() {
+        let event = json!({"e": [
+            {"first": "Anna", "last": "Smith", "tags": ["x", "y"]},
+            {"first": "Peter", "last": "Jones", "tags": ["z"]}
+        ], "top": 1});
+        assert!(matches(
+            json!({"e": {"first": ["Anna"], "last": ["Smith"]}}),
+            event.clone()
+        ));
+        assert!(!matches(
+            json!({"e": {"first": ["Anna"], "last": ["Jones"]}}),
+            event.clone()
+        ));
+        assert!(matches(
+            json!({"e": {"first": ["Anna"], "tags": ["y"]}, "top": [1]}),
+            event.clone()
+        ));
+        assert!(!matches(
+            json!({"e": {"first": ["Anna"], "tags": ["z"]}}),
+            event.clone()
+        ));
+        assert!(!matches(
+            json!({"e": {"last": ["Jones"], "first": [{"anything-but": "Peter"}]}}),
+            event.clone()
+        ));
+        // Nested arrays: the inner elements must agree too.
+        let nested = json!({"a": [[{"b": 1}, {"c": 2}], [{"b": 3, "c": 4}]]});
+        assert!(!matches(json!({"a": {"b": [1], "c": [2]}}), nested.clone()));
+        assert!(matches(json!({"a": {"b": [3], "c": [4]}}), nested));
+        // Polynomial: 200 outer elements with 200 inner ones each, never consistent.
+        let inner: Vec<Value> = (0..200)
+            .map(|i| {
+                if i % 2 == 0 {
+                    json!({"y": 1})
+                } else {
+                    json!({"z": 1})
+                }
+            })
+            .collect();
+        let outer: Vec<Value> = (0..200).map(|_| json!({"x": 1, "b": inner})).collect();
+        assert!(!matches(
+            json!({"a": {"x": [1], "b": {"y": [1], "z": [1]}}}),
+            json!({"a": outer})
+        ));
     }
 
     #[test]

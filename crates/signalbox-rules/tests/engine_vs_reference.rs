@@ -95,6 +95,50 @@ fn scalar() -> impl Strategy<Value = Json> {
     ]
 }
 
+/// A scalar from a tiny set, so that several fields of one pattern often match inside one array
+/// element (and often in different elements).
+fn small_scalar() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        2 => prop_oneof![Just("a"), Just("b")].prop_map(|s| Json::Str(s.to_owned())),
+        2 => prop_oneof![Just("1"), Just("2")].prop_map(Json::Num),
+        1 => scalar(),
+    ]
+}
+
+/// Arrays of records for the array-consistency rule: 1–3 objects with 1–3 fields each, whose
+/// values may be scalars, arrays of scalars, or arrays of smaller records (nested arrays of
+/// objects), sometimes wrapped in one more array level.
+fn records() -> impl Strategy<Value = Json> {
+    let record = |inner: BoxedStrategy<Json>| {
+        prop::collection::btree_map(key(), inner, 1..4)
+            .prop_map(|m| Json::Obj(m.into_iter().collect()))
+            .boxed()
+    };
+    let flat = record(
+        prop_oneof![
+            4 => small_scalar(),
+            1 => prop::collection::vec(small_scalar(), 0..3).prop_map(Json::Arr),
+        ]
+        .boxed(),
+    );
+    let nested = record(
+        prop_oneof![
+            3 => small_scalar(),
+            1 => prop::collection::vec(small_scalar(), 0..3).prop_map(Json::Arr),
+            2 => prop::collection::vec(flat.clone(), 1..3).prop_map(Json::Arr),
+        ]
+        .boxed(),
+    );
+    let list = prop::collection::vec(nested, 1..4)
+        .prop_map(Json::Arr)
+        .boxed();
+    prop_oneof![
+        4 => list.clone(),
+        1 => prop::collection::vec(list, 1..3).prop_map(Json::Arr),
+        1 => prop::collection::vec(prop_oneof![flat, small_scalar()], 1..4).prop_map(Json::Arr),
+    ]
+}
+
 /// Mostly shallow values, so that random patterns often find what they look for; arrays of
 /// objects and nested arrays still appear.
 fn json_value() -> impl Strategy<Value = Json> {
@@ -116,6 +160,7 @@ fn json_value() -> impl Strategy<Value = Json> {
         1 => prop::collection::vec(prop_oneof![object(), scalar()], 0..3).prop_map(Json::Arr),
         1 => prop::collection::vec(prop::collection::vec(object(), 0..2).prop_map(Json::Arr), 0..2)
             .prop_map(Json::Arr),
+        3 => records(),
     ]
 }
 
@@ -133,6 +178,7 @@ fn condition() -> impl Strategy<Value = Value> {
     let short = || "[a-cA-C]{0,2}";
     prop_oneof![
         3 => text().prop_map(Value::String),
+        2 => prop_oneof![Just(json!("a")), Just(json!("b")), Just(json!(1)), Just(json!(2))],
         2 => number_literal(),
         1 => prop_oneof![Just(json!(true)), Just(json!(false)), Just(Value::Null)],
         1 => short().prop_map(|s| json!({"prefix": s})),
@@ -180,6 +226,10 @@ fn pattern_object() -> impl Strategy<Value = Value> {
             1 => prop::collection::vec(object_of(leaf()), 2..3)
                 .prop_map(|alternatives| json!({"$or": alternatives})),
         ]),
+        // Several fields inside the records of `records()`, one or two levels down.
+        2 => prop::collection::btree_map(key(), leaf(), 2..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        1 => object_of(prop_oneof![2 => leaf(), 1 => object_of(leaf())]),
     ]
 }
 

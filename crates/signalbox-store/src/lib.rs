@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use signalbox_core::time::Millis;
 
+pub mod check_states;
 mod chunks;
 mod due;
 mod ingest_plan;
@@ -18,6 +19,7 @@ pub mod schedules;
 mod sql;
 mod sqlite;
 
+pub use check_states::CheckStateRow;
 pub use postgres::PostgresStore;
 pub use schedules::{
     ClaimedSchedule, ConfigSchedule, DeleteScheduleOutcome, FireKind, FireOutcome, FireRecord,
@@ -332,13 +334,27 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ClaimedSchedule>, StoreError>;
 
-    /// Extends `owner`'s still valid leases to `lease_until` and returns those schedules as
-    /// they are now (so changes made elsewhere are seen). An expired lease is not renewed.
+    /// Extends `owner`'s still valid leases to `lease_until`, for the first `limit` of them
+    /// named after `after` (`""` to start), in name order, and returns their names, sorted.
+    /// An expired lease is not renewed. Called in chunks (the next `after` is the last name
+    /// returned) so that no single statement holds the database for long; the rows themselves
+    /// are read back only when changed ([`Store::changed_schedules`]).
     async fn renew_schedule_leases(
         &self,
         owner: &str,
         now: Millis,
         lease_until: Millis,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The schedules `owner` holds a valid lease on whose definition or pause changed
+    /// (`updated_at`) at or after `since`, as they are now, by name.
+    async fn changed_schedules(
+        &self,
+        owner: &str,
+        now: Millis,
+        since: Millis,
     ) -> Result<Vec<ScheduleRow>, StoreError>;
 
     /// Gives up `owner`'s leases on `names`, or on all its schedules (and its heartbeat) when
@@ -360,6 +376,12 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         fires: &[FireWrite],
     ) -> Result<Vec<FireOutcome>, StoreError>;
+
+    /// Every check's stored alert state (see `docs/checks.md`).
+    async fn load_check_states(&self) -> Result<Vec<CheckStateRow>, StoreError>;
+
+    /// Writes one check's alert state, replacing what was stored.
+    async fn save_check_state(&self, row: &CheckStateRow) -> Result<(), StoreError>;
 }
 
 /// Options for [`open`].

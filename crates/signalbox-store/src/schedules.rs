@@ -5,9 +5,11 @@
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
+use crate::chunks::{SIZES, size_index};
 use crate::{EventWrite, Millis, StoreError};
 
 /// Where a schedule was defined.
@@ -246,11 +248,28 @@ pub(crate) const CLAIM_ONE: &str = concat!(
     schedule_columns!()
 );
 
-/// `$1` owner, `$2` now, `$3` lease_until. Only valid leases are renewed: one that expired
-/// may have been fired by another instance in between, so its owner must claim it again.
-pub(crate) const RENEW: &str = concat!(
-    "UPDATE schedules SET lease_until = $3 WHERE lease_owner = $1 AND lease_until > $2 RETURNING ",
-    schedule_columns!()
+/// `$1` owner, `$2` now, `$3` lease_until, `$4` after (a name), `$5` limit: renews the first
+/// `limit` of `owner`'s valid leases named after `$4`, in name order, and returns their names
+/// only (a renewal is frequent and touches every held row; the rows themselves are read back
+/// only when changed, see [`CHANGED`]). Only valid leases are renewed: one that expired may have
+/// been fired by another instance in between, so its owner must claim it again. In chunks, so a
+/// renewal never holds the (SQLite: only) writer for long. The `+` keeps SQLite on the name
+/// index (a walk from `$4`) instead of visiting every row of the owner for each chunk.
+pub(crate) const RENEW_CHUNK_SQLITE: &str = "UPDATE schedules SET lease_until = $3 \
+     WHERE name IN (SELECT name FROM schedules WHERE +lease_owner = $1 AND +lease_until > $2 \
+       AND name > $4 ORDER BY name LIMIT $5) \
+     AND +lease_owner = $1 AND +lease_until > $2 RETURNING name";
+pub(crate) const RENEW_CHUNK_POSTGRES: &str = "UPDATE schedules SET lease_until = $3 \
+     WHERE name IN (SELECT name FROM schedules WHERE lease_owner = $1 AND lease_until > $2 \
+       AND name > $4 ORDER BY name LIMIT $5) \
+     AND lease_owner = $1 AND lease_until > $2 RETURNING name";
+
+/// `$1` owner, `$2` now, `$3` since: `owner`'s validly held schedules changed (definition,
+/// pause) at or after `since`.
+pub(crate) const CHANGED: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM schedules WHERE lease_owner = $1 AND lease_until > $2 AND updated_at >= $3 ORDER BY name"
 );
 
 /// `$1` owner.
@@ -260,18 +279,123 @@ pub(crate) const RELEASE_ALL: &str =
 pub(crate) const RELEASE_ONE: &str = "UPDATE schedules SET lease_owner = NULL, lease_until = 0 \
      WHERE lease_owner = $1 AND name = $2";
 
-/// The lease check of a fire, and its bookkeeping in one statement. `$1` name, `$2` owner,
-/// `$3` now, `$4` version, `$5` latest scheduled time of the batch, `$6` its outcome.
-pub(crate) const FIRE_LEASE_CHECK: &str = "UPDATE schedules SET \
-       last_scheduled_time = CASE WHEN last_scheduled_time IS NULL OR last_scheduled_time < $5 \
-                             THEN $5 ELSE last_scheduled_time END, \
-       last_fired_at = $3, last_outcome = $6 \
-     WHERE name = $1 AND lease_owner = $2 AND lease_until > $3 AND version = $4 AND NOT paused";
+/// Multi-row fire statements, one text per chunk size (see [`crate::chunks`]), built once.
+pub(crate) struct FireBatch([String; SIZES.len()]);
 
-/// `$1` schedule, `$2` scheduled_time, `$3` fired_at, `$4` outcome, `$5` event_id, `$6` owner.
-pub(crate) const INSERT_FIRE: &str = "INSERT INTO schedule_fires \
-     (schedule, scheduled_time, fired_at, outcome, event_id, owner) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (schedule, scheduled_time) DO NOTHING";
+impl FireBatch {
+    fn build(statement: impl Fn(usize) -> String) -> FireBatch {
+        FireBatch(SIZES.map(statement))
+    }
+
+    /// The statement for `rows` rows, a size from [`SIZES`].
+    pub(crate) fn get(&self, rows: usize) -> &str {
+        &self.0[size_index(rows)]
+    }
+}
+
+fn values(rows: usize, item: impl Fn(usize) -> String) -> String {
+    (0..rows).map(item).collect::<Vec<_>>().join(", ")
+}
+
+/// The lease check of a fire batch, and its bookkeeping, for many schedules in one statement.
+/// SQLite (anonymous `?`, bound in textual order): fired_at, then per schedule name, version,
+/// latest scheduled time, its outcome; then owner, now. Returns the names that passed.
+pub(crate) static SQLITE_FIRE_LEASE_CHECK: LazyLock<FireBatch> = LazyLock::new(|| {
+    FireBatch::build(|rows| {
+        format!(
+            "UPDATE schedules SET \
+               last_scheduled_time = CASE WHEN last_scheduled_time IS NULL \
+                 OR last_scheduled_time < v.column3 THEN v.column3 ELSE last_scheduled_time END, \
+               last_fired_at = ?, last_outcome = v.column4 \
+             FROM (VALUES {}) AS v \
+             WHERE schedules.name = v.column1 AND +lease_owner = ? AND +lease_until > ? \
+               AND version = v.column2 AND NOT paused RETURNING schedules.name",
+            values(rows, |_| "(?, ?, ?, ?)".into())
+        )
+    })
+});
+
+/// PostgreSQL: `$1` owner, `$2` now, then per schedule name, version, latest, outcome.
+pub(crate) static POSTGRES_FIRE_LEASE_CHECK: LazyLock<FireBatch> = LazyLock::new(|| {
+    FireBatch::build(|rows| {
+        let list = values(rows, |i| {
+            let p = 3 + i * 4;
+            if i == 0 {
+                format!(
+                    "(${p}::text, ${}::bigint, ${}::bigint, ${}::text)",
+                    p + 1,
+                    p + 2,
+                    p + 3
+                )
+            } else {
+                format!("(${p}, ${}, ${}, ${})", p + 1, p + 2, p + 3)
+            }
+        });
+        format!(
+            "UPDATE schedules SET \
+               last_scheduled_time = CASE WHEN schedules.last_scheduled_time IS NULL \
+                 OR schedules.last_scheduled_time < v.latest THEN v.latest \
+                 ELSE schedules.last_scheduled_time END, \
+               last_fired_at = $2, last_outcome = v.outcome \
+             FROM (VALUES {list}) AS v(name, version, latest, outcome) \
+             WHERE schedules.name = v.name AND schedules.lease_owner = $1 \
+               AND schedules.lease_until > $2 AND schedules.version = v.version \
+               AND NOT schedules.paused RETURNING schedules.name"
+        )
+    })
+});
+
+const INSERT_FIRES: &str = "INSERT INTO schedule_fires \
+     (schedule, scheduled_time, fired_at, outcome, event_id, owner) VALUES ";
+const INSERT_FIRES_END: &str =
+    " ON CONFLICT (schedule, scheduled_time) DO NOTHING RETURNING schedule, scheduled_time";
+
+/// SQLite: per fire schedule, scheduled_time, fired_at, outcome, event_id, owner. Returns the
+/// keys written (a key recorded before is skipped).
+pub(crate) static SQLITE_INSERT_FIRES: LazyLock<FireBatch> = LazyLock::new(|| {
+    FireBatch::build(|rows| {
+        format!(
+            "{INSERT_FIRES}{}{INSERT_FIRES_END}",
+            values(rows, |_| "(?, ?, ?, ?, ?, ?)".into())
+        )
+    })
+});
+
+/// PostgreSQL: `$1` fired_at, `$2` owner, then per fire schedule, scheduled_time, outcome,
+/// event_id.
+pub(crate) static POSTGRES_INSERT_FIRES: LazyLock<FireBatch> = LazyLock::new(|| {
+    FireBatch::build(|rows| {
+        let list = values(rows, |i| {
+            let p = 3 + i * 4;
+            format!("(${p}, ${}, $1, ${}, ${}, $2)", p + 1, p + 2, p + 3)
+        });
+        format!("{INSERT_FIRES}{list}{INSERT_FIRES_END}")
+    })
+});
+
+/// A fire to insert: schedule, scheduled time, outcome, event id.
+pub(crate) type FireRow<'a> = (&'a str, Millis, &'static str, Option<&'a str>);
+
+/// Outcomes in order, given which fires passed the lease check and which keys were inserted.
+/// A key repeated within the batch is written once (its first occurrence).
+pub(crate) fn fire_outcomes(
+    fires: &[FireWrite],
+    owned: &std::collections::HashSet<String>,
+    mut inserted: std::collections::HashSet<(String, Millis)>,
+) -> Vec<FireOutcome> {
+    fires
+        .iter()
+        .map(|f| {
+            if !owned.contains(f.schedule.as_str()) {
+                FireOutcome::NotOwner
+            } else if inserted.remove(&(f.schedule.clone(), f.scheduled_time)) {
+                FireOutcome::Written
+            } else {
+                FireOutcome::AlreadyFired
+            }
+        })
+        .collect()
+}
 
 /// `$1` schedule, `$2` limit: the latest fires first.
 pub(crate) const SELECT_FIRES: &str = "SELECT schedule, scheduled_time, fired_at, outcome, \
@@ -374,10 +498,13 @@ where
 }
 
 /// The schedule methods of a backend, written once: `$writer` and `$reader` are pools,
-/// `$begin` opens a write transaction on the writer, `$claimable` selects claimable schedules.
-/// The backend supplies `write_fire_events(&mut tx, &[&EventWrite], now)`.
+/// `$begin` opens a write transaction on the writer, `$claimable` selects claimable schedules,
+/// `$renew` renews a chunk of leases. The backend supplies
+/// `write_fire_events(&mut tx, &[&EventWrite], now)`, `fire_lease_check(&mut tx, owner, now,
+/// &[LeaseCheck]) -> Vec<String>` (the names that passed) and `insert_fires(&mut tx, owner, now,
+/// &[FireRow]) -> Vec<(String, Millis)>` (the keys inserted).
 macro_rules! schedule_methods {
-    ($store:ty, writer = $writer:ident, reader = $reader:ident, begin = $begin:expr, claimable = $claimable:expr) => {
+    ($store:ty, writer = $writer:ident, reader = $reader:ident, begin = $begin:expr, claimable = $claimable:expr, renew = $renew:expr) => {
         impl $store {
             pub(crate) async fn sync_config_schedules_impl(
                 &self,
@@ -588,12 +715,40 @@ macro_rules! schedule_methods {
                 owner: &str,
                 now: $crate::Millis,
                 lease_until: $crate::Millis,
-            ) -> Result<Vec<$crate::schedules::ScheduleRow>, $crate::StoreError> {
-                let rows = sqlx::query($crate::schedules::RENEW)
+                after: &str,
+                limit: u32,
+            ) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let rows = sqlx::query($renew)
                     .bind(owner)
                     .bind(now)
                     .bind(lease_until)
+                    .bind(after)
+                    .bind(i64::from(limit))
                     .fetch_all(&self.$writer)
+                    .await?;
+                let mut names = rows
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                names.sort_unstable();
+                Ok(names)
+            }
+
+            pub(crate) async fn changed_schedules_impl(
+                &self,
+                owner: &str,
+                now: $crate::Millis,
+                since: $crate::Millis,
+            ) -> Result<Vec<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let rows = sqlx::query($crate::schedules::CHANGED)
+                    .bind(owner)
+                    .bind(now)
+                    .bind(since)
+                    .fetch_all(&self.$reader)
                     .await?;
                 rows.iter().map($crate::schedules::row).collect()
             }
@@ -640,46 +795,34 @@ macro_rules! schedule_methods {
                     return Ok(Vec::new());
                 }
                 let mut tx = ($begin)(&self.$writer).await?;
-                let mut owned = std::collections::HashSet::new();
-                for check in $crate::schedules::lease_checks(fires) {
-                    let done = sqlx::query($crate::schedules::FIRE_LEASE_CHECK)
-                        .bind(check.name)
-                        .bind(owner)
-                        .bind(now)
-                        .bind(check.version)
-                        .bind(check.latest)
-                        .bind(check.outcome)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() == 1 {
-                        owned.insert(check.name);
-                    }
+                let checks = $crate::schedules::lease_checks(fires);
+                let mut owned = std::collections::HashSet::with_capacity(checks.len());
+                for chunk in $crate::chunks::split(&checks) {
+                    owned.extend(Self::fire_lease_check(&mut tx, owner, now, chunk).await?);
                 }
-                let mut outcomes = Vec::with_capacity(fires.len());
-                let mut events = Vec::new();
-                for f in fires {
-                    if !owned.contains(f.schedule.as_str()) {
-                        outcomes.push(FireOutcome::NotOwner);
-                        continue;
-                    }
-                    let inserted = sqlx::query($crate::schedules::INSERT_FIRE)
-                        .bind(f.schedule.as_str())
-                        .bind(f.scheduled_time)
-                        .bind(now)
-                        .bind(f.kind.as_str())
-                        .bind(f.event.as_ref().map(|e| e.event.id.as_str()))
-                        .bind(owner)
-                        .execute(&mut *tx)
-                        .await?;
-                    if inserted.rows_affected() == 1 {
-                        outcomes.push(FireOutcome::Written);
-                        if let Some(e) = &f.event {
-                            events.push(e);
-                        }
-                    } else {
-                        outcomes.push(FireOutcome::AlreadyFired);
-                    }
+                let rows: Vec<$crate::schedules::FireRow<'_>> = fires
+                    .iter()
+                    .filter(|f| owned.contains(f.schedule.as_str()))
+                    .map(|f| {
+                        (
+                            f.schedule.as_str(),
+                            f.scheduled_time,
+                            f.kind.as_str(),
+                            f.event.as_ref().map(|e| e.event.id.as_str()),
+                        )
+                    })
+                    .collect();
+                let mut inserted = std::collections::HashSet::with_capacity(rows.len());
+                for chunk in $crate::chunks::split(&rows) {
+                    inserted.extend(Self::insert_fires(&mut tx, owner, now, chunk).await?);
                 }
+                let outcomes = $crate::schedules::fire_outcomes(fires, &owned, inserted);
+                let mut events: Vec<&$crate::EventWrite> = fires
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| **o == FireOutcome::Written)
+                    .filter_map(|(f, _)| f.event.as_ref())
+                    .collect();
                 events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
                 events.dedup_by(|a, b| a.event.id == b.event.id);
                 Self::write_fire_events(&mut tx, &events, now).await?;

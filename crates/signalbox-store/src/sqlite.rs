@@ -423,9 +423,20 @@ impl Store for SqliteStore {
         owner: &str,
         now: Millis,
         lease_until: Millis,
-    ) -> Result<Vec<ScheduleRow>, StoreError> {
-        self.renew_schedule_leases_impl(owner, now, lease_until)
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.renew_schedule_leases_impl(owner, now, lease_until, after, limit)
             .await
+    }
+
+    async fn changed_schedules(
+        &self,
+        owner: &str,
+        now: Millis,
+        since: Millis,
+    ) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.changed_schedules_impl(owner, now, since).await
     }
 
     async fn release_schedules(
@@ -444,7 +455,17 @@ impl Store for SqliteStore {
     ) -> Result<Vec<FireOutcome>, StoreError> {
         self.fire_impl(owner, now, fires).await
     }
+
+    async fn load_check_states(&self) -> Result<Vec<crate::CheckStateRow>, StoreError> {
+        self.load_check_states_impl().await
+    }
+
+    async fn save_check_state(&self, row: &crate::CheckStateRow) -> Result<(), StoreError> {
+        self.save_check_state_impl(row).await
+    }
 }
+
+crate::check_states::check_state_methods!(SqliteStore, writer = writer, reader = reader);
 
 async fn begin_write(
     pool: &SqlitePool,
@@ -457,10 +478,57 @@ crate::schedules::schedule_methods!(
     writer = writer,
     reader = reader,
     begin = begin_write,
-    claimable = crate::schedules::CLAIMABLE_SQLITE
+    claimable = crate::schedules::CLAIMABLE_SQLITE,
+    renew = crate::schedules::RENEW_CHUNK_SQLITE
 );
 
 impl SqliteStore {
+    /// The lease check of one chunk of a fire batch; the names that passed.
+    async fn fire_lease_check(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        owner: &str,
+        now: Millis,
+        checks: &[crate::schedules::LeaseCheck<'_>],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut query =
+            sqlx::query(crate::schedules::SQLITE_FIRE_LEASE_CHECK.get(checks.len())).bind(now);
+        for c in checks {
+            query = query
+                .bind(c.name)
+                .bind(c.version)
+                .bind(c.latest)
+                .bind(c.outcome);
+        }
+        let rows = query.bind(owner).bind(now).fetch_all(&mut **tx).await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One chunk of fire records; the keys inserted.
+    async fn insert_fires(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        owner: &str,
+        now: Millis,
+        fires: &[crate::schedules::FireRow<'_>],
+    ) -> Result<Vec<(String, Millis)>, StoreError> {
+        let mut query = sqlx::query(crate::schedules::SQLITE_INSERT_FIRES.get(fires.len()));
+        for (schedule, time, outcome, event_id) in fires {
+            query = query
+                .bind(*schedule)
+                .bind(*time)
+                .bind(now)
+                .bind(*outcome)
+                .bind(*event_id)
+                .bind(owner);
+        }
+        let rows = query.fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// Fire events and their deliveries, inside the fire transaction (ids are unique already).
     async fn write_fire_events(
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,

@@ -170,6 +170,7 @@ conformance!(
     fire_is_unique_per_schedule_and_time,
     fire_needs_a_valid_lease_version_and_no_pause,
     heartbeat_counts_live_instances,
+    check_states_are_upserted_and_survive_reopen,
 );
 
 mod cases {
@@ -1055,16 +1056,53 @@ mod cases {
         );
         let theirs = store.claim_schedules("y", 1_000, 4_000, 10).await.unwrap();
         assert_eq!(theirs.len(), 1, "only the unleased one is left");
-        // Renewal extends valid leases only, and returns the rows.
-        let renewed = store
-            .renew_schedule_leases("x", 2_000, 5_000)
+        // Renewal extends valid leases only, in name order and in chunks, and returns names.
+        let mut names: Vec<String> = mine.iter().map(|c| c.row.name.clone()).collect();
+        names.sort();
+        let first = store
+            .renew_schedule_leases("x", 2_000, 5_000, "", 1)
             .await
             .unwrap();
-        assert_eq!(renewed.len(), 2);
-        assert!(renewed.iter().all(|r| r.lease_until == 5_000));
+        assert_eq!(first, names[..1]);
+        let rest = store
+            .renew_schedule_leases("x", 2_000, 5_000, &first[0], 10)
+            .await
+            .unwrap();
+        assert_eq!(rest, names[1..]);
+        for n in &names {
+            let row = store.schedule(n).await.unwrap().unwrap();
+            assert_eq!(row.lease_until, 5_000);
+        }
+        // Changes made since a time are read back (only those), for the holder only.
         assert!(
             store
-                .renew_schedule_leases("y", 4_000, 7_000)
+                .changed_schedules("x", 2_000, 1_001)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .set_schedule_paused(&names[1], true, 2_500)
+            .await
+            .unwrap();
+        let changed = store.changed_schedules("x", 2_600, 2_000).await.unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].name, names[1]);
+        assert!(changed[0].paused);
+        assert!(
+            store
+                .changed_schedules("y", 2_600, 2_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .set_schedule_paused(&names[1], false, 2_700)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .renew_schedule_leases("y", 4_000, 7_000, "", 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -1095,7 +1133,7 @@ mod cases {
         );
         assert!(
             store
-                .renew_schedule_leases("x", 4_800, 9_000)
+                .renew_schedule_leases("x", 4_800, 9_000, "", 10)
                 .await
                 .unwrap()
                 .is_empty()
@@ -1257,6 +1295,49 @@ mod cases {
         );
         let a = store.schedule("a").await.unwrap().unwrap();
         assert_eq!(a.last_scheduled_time, Some(6_000));
+    }
+
+    pub async fn check_states_are_upserted_and_survive_reopen(db: &TestDb) {
+        use signalbox_store::CheckStateRow;
+        let store = db.store();
+        assert!(store.load_check_states().await.unwrap().is_empty());
+        let row = |name: &str, health: &str, last: Option<i64>, at: i64| CheckStateRow {
+            name: name.into(),
+            health: health.into(),
+            last_alert_at: last,
+            updated_at: at,
+        };
+        store
+            .save_check_state(&row("b", "healthy", None, 1_000))
+            .await
+            .unwrap();
+        store
+            .save_check_state(&row("a", "failing", Some(2_000), 2_000))
+            .await
+            .unwrap();
+        // A second write replaces the row, also back to no alert time.
+        store
+            .save_check_state(&row("b", "failing", Some(3_000), 3_000))
+            .await
+            .unwrap();
+        store
+            .save_check_state(&row("a", "healthy", None, 4_000))
+            .await
+            .unwrap();
+        let expected = vec![
+            row("a", "healthy", None, 4_000),
+            row("b", "failing", Some(3_000), 3_000),
+        ];
+        assert_eq!(store.load_check_states().await.unwrap(), expected);
+        let reopened = db.reopen().await;
+        assert_eq!(reopened.load_check_states().await.unwrap(), expected);
+        // The table refuses a health it does not know.
+        assert!(
+            store
+                .save_check_state(&row("c", "sideways", None, 5_000))
+                .await
+                .is_err()
+        );
     }
 
     pub async fn heartbeat_counts_live_instances(db: &TestDb) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use signalbox_targets::channels::{Channel, Field, Notification, Severity, build_channel};
 use signalbox_targets::{AttemptOutcome, BuildContext, DeliveryRequest};
-use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// Builds channel `name` from YAML `channels:` text, as the config loader reads it.
@@ -244,13 +244,22 @@ async fn teams_workflows_adaptive_card() {
     let card = &attachment["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
-    assert_eq!(card["body"][0]["text"], "Pipeline deploy <api> failed");
-    assert_eq!(card["body"][0]["color"], "Attention");
-    assert_eq!(card["body"][2]["type"], "FactSet");
+    // Event text is in plain TextRuns (a TextBlock or FactSet would render it as Markdown).
+    assert_eq!(card["body"][0]["type"], "RichTextBlock");
+    let title = &card["body"][0]["inlines"][0];
+    assert_eq!(title["type"], "TextRun");
+    assert_eq!(title["text"], "Pipeline deploy <api> failed");
+    assert_eq!(title["color"], "Attention");
+    assert_eq!(title["weight"], "Bolder");
     assert_eq!(
-        card["body"][2]["facts"][0],
-        json!({"title": "Branch", "value": "main"})
+        card["body"][1]["inlines"][0]["text"],
+        "step *test* exited 1 & stopped"
     );
+    assert_eq!(card["body"][2]["type"], "Container");
+    let branch = &card["body"][2]["items"][0]["inlines"];
+    assert_eq!(branch[0]["text"], "Branch");
+    assert_eq!(branch[0]["weight"], "Bolder");
+    assert_eq!(branch[2]["text"], "main");
     assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
     check_failures(&server, teams.as_ref()).await;
 }
@@ -533,6 +542,71 @@ async fn twilio_messages_one_per_recipient() {
             .contains("tw-secret")
     );
     check_failures(&server, twilio.as_ref()).await;
+}
+
+/// The recipients of the Twilio requests `server` received, in order.
+async fn twilio_recipients(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            url::form_urlencoded::parse(&r.body)
+                .into_owned()
+                .find(|(k, _)| k == "To")
+                .map(|(_, v)| v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn twilio_retry_after_a_partial_failure_skips_recipients_who_have_it() {
+    let server = MockServer::start().await;
+    // The second recipient's first request fails; everything else is accepted.
+    Mock::given(method("POST"))
+        .and(body_string_contains("To=%2B15552222"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1"})))
+        .mount(&server)
+        .await;
+    let twilio = channel(&format!(
+        "  sms:\n    type: twilio\n    account_sid: AC123\n    auth_token: tw-secret\n    from: \"+15550000\"\n    to: [\"+15551111\", \"+15552222\"]\n    api_url: {}\n",
+        server.uri()
+    ));
+    let first = twilio.send(&notification(), "d-7").await;
+    assert!(
+        matches!(
+            first.outcome,
+            AttemptOutcome::Retry {
+                status: Some(503),
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert_eq!(twilio_recipients(&server).await, ["+15551111", "+15552222"]);
+    // The retry of the same delivery goes only to the recipient who did not get it.
+    let retry = twilio.send(&notification(), "d-7").await;
+    assert_delivered(&retry.outcome);
+    assert!(
+        retry.response.contains("earlier attempt"),
+        "{}",
+        retry.response
+    );
+    assert_eq!(
+        twilio_recipients(&server).await,
+        ["+15551111", "+15552222", "+15552222"]
+    );
+    // Another delivery goes to everyone again, and so does a repeat of a finished one.
+    assert_delivered(&twilio.send(&notification(), "d-8").await.outcome);
+    assert_delivered(&twilio.send(&notification(), "d-7").await.outcome);
+    assert_eq!(twilio_recipients(&server).await.len(), 7);
 }
 
 #[tokio::test]

@@ -59,6 +59,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         )?
         .set_buckets_for_metric(Matcher::Full(m::INGEST_BATCH_SIZE.into()), BATCH_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(m::SCHEDULE_LATENESS.into()), LATENESS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::CHECK_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(m::CHECK_LAG.into()), LATENESS_BUCKETS)?
         .install_recorder()
         .context("installing the metrics recorder")?;
 
@@ -111,6 +113,24 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let stop_scheduler = CancellationToken::new();
     let scheduler = tokio::spawn(scheduler.run(stop_scheduler.clone()));
 
+    // Checks: each runs on its own cadence; their alerts go through ingest so rules route them.
+    let clients =
+        signalbox_monitor::HttpClients::new().context("building the checks' HTTP client")?;
+    let monitor =
+        signalbox_monitor::Monitor::from_config(&config.checks, &config.server.timezone, &clients)
+            .map_err(|es| {
+                let text: Vec<String> = es.iter().map(ToString::to_string).collect();
+                anyhow!("invalid checks:\n{}", text.join("\n"))
+            })?;
+    let stop_monitor = CancellationToken::new();
+    let monitor = monitor
+        .start(
+            Arc::new(ingest.clone()),
+            Arc::new(signalbox_monitor::StoreStates(store.clone())),
+            stop_monitor.clone(),
+        )
+        .await;
+
     let dispatcher = Dispatcher::new(store.clone(), router.clone(), dispatcher_opts, wake.clone());
     let dispatcher = tokio::spawn(dispatcher.run(stop_dispatch.clone()));
 
@@ -135,6 +155,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         addr = %addr,
         rules = router.rule_count(),
         schedules = config.schedules.len(),
+        checks = config.checks.len(),
         store = %redact_url(&config.store.url),
         "listening"
     );
@@ -149,6 +170,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     // No fire after this point: the leases go back for another instance to take.
     stop_scheduler.cancel();
     scheduler.await.context("scheduler")?;
+    // Checks stop before ingest closes so their last alerts are still accepted.
+    stop_monitor.cancel();
+    monitor.await.context("monitor")?;
     // Intake has stopped; the committer drains what was queued once the last handle is dropped.
     committer.await.context("ingest committer")?;
     stop_dispatch.cancel();

@@ -1,15 +1,17 @@
 //! End to end: notify targets through the real binary — the dispatcher delivering a digest,
-//! `POST /v1/channels/{name}/test`, and `signalbox notify test`.
+//! a channel's `rate_limit` spacing a burst, `POST /v1/channels/{name}/test`, and
+//! `signalbox notify test`.
 
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn config(store: &str, receiver: &str) -> String {
     format!(
@@ -148,4 +150,109 @@ async fn notify_test_cli_prints_the_answer() {
     let requests = receiver.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(body["text"], "Check api is down");
+}
+
+/// A receiver that notes when each request arrived (and its body) and answers 200.
+#[derive(Clone, Default)]
+struct Arrivals(Arc<Mutex<Vec<(Instant, Value)>>>);
+
+impl Respond for Arrivals {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        self.0.lock().unwrap().push((Instant::now(), body));
+        ResponseTemplate::new(200)
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_spaces_a_burst_and_delivers_every_message() {
+    const EVENTS: usize = 8;
+    let arrivals = Arrivals::default();
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook/SECRET"))
+        .respond_with(arrivals.clone())
+        .mount(&receiver)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/data/sb.db", dir.path().display());
+    let yaml = format!(
+        r#"
+server:
+  listen: "127.0.0.1:0"
+store:
+  url: "{store}"
+  lease: 30s
+  poll_interval: 100ms
+channels:
+  paced:
+    type: webhook
+    webhook_url: "{}/hook/SECRET"
+    rate_limit: 2/s
+rules:
+  ticks:
+    pattern:
+      source: ["test.rate"]
+    targets:
+      - notify: paced
+"#,
+        receiver.uri()
+    );
+    let server = Server::start(dir.path(), &yaml);
+
+    let ids: Vec<String> = (0..EVENTS).map(|i| format!("tick-{i}")).collect();
+    let events: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({"id": id, "source": "test.rate", "detail-type": "Tick",
+                   "detail": {"message": id}})
+        })
+        .collect();
+    let (status, body) = post_json(&server.url("/v1/events"), &Value::Array(events)).await;
+    assert_eq!(status, 202, "{body}");
+
+    // At 2/s, 8 messages take about 3 s; the deadline leaves room for a slow machine.
+    for id in &ids {
+        eventually(
+            Duration::from_secs(30),
+            "rate-limited delivery done",
+            || async {
+                let (_, ev) = get_json(&server.url(&format!("/v1/events/{id}"))).await;
+                (ev["deliveries"][0]["state"] == "done").then_some(())
+            },
+        )
+        .await;
+    }
+
+    let arrived = arrivals.0.lock().unwrap().clone();
+    // Every message arrived (queued, not dropped), each once.
+    let mut texts: Vec<String> = arrived
+        .iter()
+        .map(|(_, body)| body["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    texts.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(texts, expected, "every event's message, once");
+
+    // Never more than 2 in any 1 s window: the 3rd arrival after any arrival is at least
+    // 1 s later, less a tolerance for the local network and scheduling.
+    let mut times: Vec<Instant> = arrived.iter().map(|(t, _)| *t).collect();
+    times.sort();
+    let tolerance = Duration::from_millis(100);
+    for (i, pair) in times.windows(3).enumerate() {
+        let gap = pair[2] - pair[0];
+        assert!(
+            gap + tolerance >= Duration::from_secs(1),
+            "arrivals {i} and {} only {gap:?} apart: {:?}",
+            i + 2,
+            times.iter().map(|t| *t - times[0]).collect::<Vec<_>>()
+        );
+    }
+    // So the burst was spread over at least (8 / 2 - 1) s.
+    let span = times[EVENTS - 1] - times[0];
+    assert!(
+        span + tolerance >= Duration::from_secs(3),
+        "spread over only {span:?}"
+    );
 }

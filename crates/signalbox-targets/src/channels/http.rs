@@ -110,9 +110,9 @@ pub(crate) fn default_classify(status: u16, headers: &HeaderMap, body: &str) -> 
 
 /// A channel over an HTTP API (every provider but email).
 pub struct HttpChannel<A> {
-    api: A,
-    http: reqwest::Client,
-    timeout: Duration,
+    pub(crate) api: A,
+    pub(crate) http: reqwest::Client,
+    pub(crate) timeout: Duration,
 }
 
 impl<A> HttpChannel<A> {

@@ -66,6 +66,39 @@ pub fn discord_markdown(text: &str) -> String {
     out
 }
 
+/// WORD JOINER (U+2060): invisible, zero width, no line break opportunity.
+pub const WORD_JOINER: char = '\u{2060}';
+
+/// Adaptive Card `TextRun` text. A `TextRun` never parses Markdown
+/// (<https://adaptivecards.io/explorer/TextRun.html>: "Markdown is not supported"), but every
+/// Adaptive Card text still expands the `{{DATE(…)}}` and `{{TIME(…)}}` functions. A word
+/// joiner after every `{` that is followed by `{` (or by a word joiner, so that the escape can
+/// be undone unambiguously) breaks every `{{` while showing the same characters.
+pub fn teams_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '{' && matches!(chars.peek(), Some('{') | Some(&WORD_JOINER)) {
+            out.push(WORD_JOINER);
+        }
+    }
+    out
+}
+
+/// Undoes [`teams_text`]: drops the word joiner right after each `{`.
+pub fn teams_text_unescape(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '{' && chars.peek() == Some(&WORD_JOINER) {
+            chars.next();
+        }
+    }
+    out
+}
+
 /// HTML (mail, Google Chat card text, FlockML): `& < > " '` as entities.
 pub fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -189,6 +222,13 @@ mod tests {
             let escaped = html(&text);
             prop_assert!(!escaped.contains(['"', '\'']));
             prop_assert_eq!(unescape_entities(&escaped), Some(text));
+        }
+
+        #[test]
+        fn teams_escaping_is_lossless_and_inert(text in "[{}a\u{2060}]{0,24}|\\PC{0,40}") {
+            let escaped = teams_text(&text);
+            prop_assert!(!escaped.contains("{{"));
+            prop_assert_eq!(teams_text_unescape(&escaped), text);
         }
 
         #[test]

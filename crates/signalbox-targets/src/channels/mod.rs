@@ -32,7 +32,7 @@ pub mod telegram;
 pub mod twilio;
 pub mod webhook;
 
-pub use rate_limit::{RateLimited, TokenBucket};
+pub use rate_limit::{RateLimited, SlidingWindow};
 
 /// How bad the news is. Decides colours and emoji, PagerDuty's severity, and whether PagerDuty
 /// triggers or resolves.
@@ -228,7 +228,7 @@ pub fn build_channel(
         ChannelType::Webhook => Arc::new(webhook::WebhookChannel::new(config, http)?),
     };
     let channel = match config.rate_limit {
-        Some(limit) => Arc::new(RateLimited::new(channel, TokenBucket::new(limit))),
+        Some(limit) => Arc::new(RateLimited::new(channel, SlidingWindow::new(limit))),
         None => channel,
     };
     Ok(channel)

@@ -1,11 +1,17 @@
-//! `rate_limit` of a channel: a token bucket in front of it.
+//! `rate_limit` of a channel: a sliding window in front of it.
 //!
-//! A send that finds the bucket empty **waits** for its turn when that is at most
+//! `rate_limit: N/per` means what it says: at most N sends start in any interval of length
+//! `per` (a burst of up to N passes at once). A token bucket refilling at N/per would let up
+//! to 2N−1 through in one interval (a full bucket, then the tokens that come back), which is
+//! what providers such as Slack's one-message-per-second webhooks refuse.
+//!
+//! A send that finds the window full **waits** for its turn when that is at most
 //! [`MAX_WAIT`] away (short enough to stay well inside a delivery's lease), and otherwise is
-//! **rescheduled**: the attempt returns `Retry` with `retry_after` set to when a token will be
-//! free, without sending and without taking a token. Nothing is dropped: a rescheduled delivery
+//! **rescheduled**: the attempt returns `Retry` with `retry_after` set to when a slot will be
+//! free, without sending and without taking a slot. Nothing is dropped: a rescheduled delivery
 //! stays pending in the store.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,57 +21,65 @@ use signalbox_config::{ChannelType, RateLimit};
 use super::{Answer, Channel, Notification};
 use crate::outcome::AttemptOutcome;
 
-/// Longest in-process wait for a token; beyond it the delivery is rescheduled.
+/// Longest in-process wait for a slot; beyond it the delivery is rescheduled.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
 
-/// A token bucket in its GCRA form: one "theoretical arrival time" instead of a token count.
-/// `count` tokens per `per`, bursts of up to `count`.
+/// The start times of the last `count` sends (some possibly still waiting for their time);
+/// the next send may start `per` after the oldest of them.
 #[derive(Debug)]
-pub struct TokenBucket {
-    /// Time one token takes to come back.
-    interval: Duration,
-    /// How far ahead of the schedule a burst may run.
-    tolerance: Duration,
-    /// When the bucket is next full again, roughly; `None` until first use.
-    tat: Mutex<Option<Instant>>,
+pub struct SlidingWindow {
+    count: usize,
+    per: Duration,
+    /// Non-decreasing; at most `count` entries.
+    sends: Mutex<VecDeque<Instant>>,
 }
 
-impl TokenBucket {
-    /// A full bucket for `limit`.
-    pub fn new(limit: RateLimit) -> TokenBucket {
-        let interval = limit.per / limit.count.max(1);
-        TokenBucket {
-            interval,
-            tolerance: interval * limit.count.saturating_sub(1),
-            tat: Mutex::new(None),
+impl SlidingWindow {
+    /// An empty window for `limit`.
+    pub fn new(limit: RateLimit) -> SlidingWindow {
+        let count = limit.count.max(1) as usize;
+        SlidingWindow {
+            count,
+            per: limit.per,
+            sends: Mutex::new(VecDeque::with_capacity(count)),
         }
     }
 
-    /// Takes a token at `now` if one is free within `max_wait`: `Ok(wait)` (sleep that long,
-    /// the token is yours), or `Err(until)` (no token taken; one is free after `until`).
+    /// Takes a slot at `now` if one is free within `max_wait`: `Ok(wait)` (sleep that long,
+    /// the slot is yours), or `Err(until)` (no slot taken; one is free after `until`).
     pub fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
-        let mut tat = self.tat.lock().unwrap_or_else(|e| e.into_inner());
-        let current = tat.map_or(now, |t| t.max(now));
-        let allowed_at = current.checked_sub(self.tolerance).unwrap_or(now).max(now);
-        let wait = allowed_at - now;
+        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at = now;
+        if sends.len() >= self.count
+            && let Some(oldest) = sends.get(sends.len() - self.count)
+        {
+            at = at.max(*oldest + self.per);
+        }
+        if let Some(last) = sends.back() {
+            at = at.max(*last);
+        }
+        let wait = at - now;
         if wait > max_wait {
             return Err(wait);
         }
-        *tat = Some(current + self.interval);
+        sends.push_back(at);
+        while sends.len() > self.count {
+            sends.pop_front();
+        }
         Ok(wait)
     }
 }
 
-/// A channel behind a [`TokenBucket`].
+/// A channel behind a [`SlidingWindow`].
 pub struct RateLimited {
     inner: std::sync::Arc<dyn Channel>,
-    bucket: TokenBucket,
+    window: SlidingWindow,
 }
 
 impl RateLimited {
     /// Wraps `inner`.
-    pub fn new(inner: std::sync::Arc<dyn Channel>, bucket: TokenBucket) -> RateLimited {
-        RateLimited { inner, bucket }
+    pub fn new(inner: std::sync::Arc<dyn Channel>, window: SlidingWindow) -> RateLimited {
+        RateLimited { inner, window }
     }
 }
 
@@ -80,7 +94,7 @@ impl Channel for RateLimited {
     }
 
     async fn send(&self, notification: &Notification, key: &str) -> Answer {
-        match self.bucket.reserve(Instant::now(), MAX_WAIT) {
+        match self.window.reserve(Instant::now(), MAX_WAIT) {
             Ok(wait) => {
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
@@ -109,8 +123,8 @@ impl Channel for RateLimited {
 mod tests {
     use super::*;
 
-    fn bucket(count: u32, per_secs: u64) -> TokenBucket {
-        TokenBucket::new(RateLimit {
+    fn bucket(count: u32, per_secs: u64) -> SlidingWindow {
+        SlidingWindow::new(RateLimit {
             count,
             per: Duration::from_secs(per_secs),
         })
@@ -135,7 +149,20 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(b.reserve(t0, Duration::ZERO), Ok(Duration::ZERO));
         }
-        assert_eq!(b.reserve(t0, Duration::ZERO), Err(Duration::from_secs(1)));
+        // The fourth waits for the first to leave the window.
+        assert_eq!(b.reserve(t0, Duration::ZERO), Err(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn never_more_than_count_in_any_interval() {
+        let b = bucket(2, 1);
+        let t0 = Instant::now();
+        let starts: Vec<Duration> = (0..7).map(|_| b.reserve(t0, MAX_WAIT).unwrap()).collect();
+        let ms: Vec<u128> = starts.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 0, 1000, 1000, 2000, 2000, 3000]);
+        for (i, start) in starts.iter().enumerate().skip(2) {
+            assert!(*start >= starts[i - 2] + Duration::from_secs(1));
+        }
     }
 
     #[test]

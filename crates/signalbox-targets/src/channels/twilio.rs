@@ -2,11 +2,32 @@
 //! form-encoded `To`, `From`, `Body`, with HTTP basic auth (account SID, auth token). A body
 //! longer than Twilio's 1,600 characters is cut, ending with a marker. Twilio answers `201`;
 //! `400` with an error code for a bad number, `429` when over its queue limits.
+//!
+//! # Several recipients and retries
+//!
+//! One delivery sends one message per recipient, and Twilio's Messages API takes no
+//! idempotency key. When some recipients' requests succeed and another's asks for a retry,
+//! the delivery is retried; the channel remembers, in memory and per delivery, which
+//! recipients Twilio already accepted, and the retry sends only to the others. That memory is
+//! not durable: after a restart, or when another instance takes over the retry, recipients who
+//! already got the message get it again. Delivery is therefore at least once per recipient,
+//! and usually exactly once. (Reporting success while a recipient failed would lose messages;
+//! recording recipients in the store is a change to the delivery spine.)
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 use signalbox_config::{ChannelConfig, ChannelType, Secret};
 
-use super::Notification;
-use super::http::{Body, HttpApi, HttpChannel, HttpRequest, api_url};
+use super::http::{Body, HttpApi, HttpChannel, HttpRequest, api_url, combine, send_one};
+use super::{Answer, Channel, Notification};
+use crate::outcome::AttemptOutcome;
+
+/// What is remembered of a delivery whose recipients were not all reached is forgotten after
+/// this (its retries have long stopped).
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The REST API root.
 pub const DEFAULT_API: &str = "https://api.twilio.com";
@@ -25,12 +46,94 @@ pub struct TwilioApi {
     to: Vec<String>,
 }
 
-/// The Twilio channel.
-pub type Twilio = HttpChannel<TwilioApi>;
+/// The Twilio channel: the API plus, per delivery still being retried, the recipients Twilio
+/// already accepted.
+pub struct Twilio {
+    channel: HttpChannel<TwilioApi>,
+    /// Delivery key → (last attempt, recipients accepted).
+    accepted: Mutex<HashMap<String, (Instant, BTreeSet<String>)>>,
+}
 
 impl Twilio {
     /// Builds from `channels.<name>` (type `twilio`).
     pub fn new(config: &ChannelConfig, http: reqwest::Client) -> Result<Twilio, String> {
+        Ok(Twilio {
+            channel: TwilioApi::channel(config, http)?,
+            accepted: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn accepted(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, BTreeSet<String>)>> {
+        self.accepted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Channel for Twilio {
+    fn kind(&self) -> ChannelType {
+        ChannelType::Twilio
+    }
+
+    fn preview(&self, notification: &Notification) -> Result<String, String> {
+        self.channel.preview(notification)
+    }
+
+    async fn send(&self, notification: &Notification, key: &str) -> Answer {
+        let api = &self.channel.api;
+        let done: BTreeSet<String> = {
+            let mut accepted = self.accepted();
+            let now = Instant::now();
+            accepted.retain(|_, (at, _)| now.duration_since(*at) < FORGET_AFTER);
+            accepted
+                .get(key)
+                .map(|(_, done)| done.clone())
+                .unwrap_or_default()
+        };
+        let body = body(notification);
+        let mut answers = Vec::with_capacity(api.to.len());
+        let mut newly = Vec::new();
+        for to in &api.to {
+            if done.contains(to) {
+                answers.push(Answer {
+                    response: format!("{to}: accepted on an earlier attempt, not sent again"),
+                    outcome: AttemptOutcome::Delivered { status: None },
+                });
+                continue;
+            }
+            let answer = send_one(
+                &self.channel.http,
+                api,
+                api.request(to, &body),
+                self.channel.timeout,
+            )
+            .await;
+            if matches!(answer.outcome, AttemptOutcome::Delivered { .. }) {
+                newly.push(to.clone());
+            }
+            answers.push(answer);
+        }
+        let answer = combine(answers);
+        let mut accepted = self.accepted();
+        if matches!(answer.outcome, AttemptOutcome::Retry { .. }) {
+            // Coming back: remember who has it.
+            let (at, done) = accepted
+                .entry(key.to_owned())
+                .or_insert_with(|| (Instant::now(), BTreeSet::new()));
+            *at = Instant::now();
+            done.extend(newly);
+        } else {
+            // Done, or dead (a later replay of a dead delivery is meant to send again).
+            accepted.remove(key);
+        }
+        answer
+    }
+}
+
+impl TwilioApi {
+    fn channel(
+        config: &ChannelConfig,
+        http: reqwest::Client,
+    ) -> Result<HttpChannel<TwilioApi>, String> {
         let account_sid = config
             .account_sid
             .clone()
@@ -65,6 +168,25 @@ pub fn body(n: &Notification) -> String {
     out
 }
 
+impl TwilioApi {
+    /// The request sending `body` to `to`.
+    fn request(&self, to: &str, body: &str) -> HttpRequest {
+        HttpRequest {
+            method: reqwest::Method::POST,
+            url: self.url.clone(),
+            shown_url: self.url.to_string(),
+            headers: Vec::new(),
+            redact: Vec::new(),
+            basic_auth: Some((self.account_sid.clone(), self.auth_token.clone())),
+            body: Body::Form(vec![
+                ("To".into(), to.to_owned()),
+                ("From".into(), self.from.clone()),
+                ("Body".into(), body.to_owned()),
+            ]),
+        }
+    }
+}
+
 impl HttpApi for TwilioApi {
     fn kind(&self) -> ChannelType {
         ChannelType::Twilio
@@ -72,22 +194,6 @@ impl HttpApi for TwilioApi {
 
     fn requests(&self, n: &Notification, _key: &str) -> Result<Vec<HttpRequest>, String> {
         let body = body(n);
-        Ok(self
-            .to
-            .iter()
-            .map(|to| HttpRequest {
-                method: reqwest::Method::POST,
-                url: self.url.clone(),
-                shown_url: self.url.to_string(),
-                headers: Vec::new(),
-                redact: Vec::new(),
-                basic_auth: Some((self.account_sid.clone(), self.auth_token.clone())),
-                body: Body::Form(vec![
-                    ("To".into(), to.clone()),
-                    ("From".into(), self.from.clone()),
-                    ("Body".into(), body.clone()),
-                ]),
-            })
-            .collect())
+        Ok(self.to.iter().map(|to| self.request(to, &body)).collect())
     }
 }

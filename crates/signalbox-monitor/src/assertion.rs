@@ -1,0 +1,283 @@
+//! A check's `assert:` list: CEL expressions over a [`ProbeResult`], all of which must be
+//! `true` for a run to succeed.
+//!
+//! Variables: `status` (int, 0 without a response), `headers` (map, lowercase names), `body`
+//! (string), `json` (the parsed body, `null` when it is not JSON), `response_time_ms` (int),
+//! `connected` (bool), `error` (string, `""` when none). JSON integers are CEL `int`, so
+//! `json.count == 3` and `response_time_ms < 500` compare as written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel::{Context, Program, Value};
+
+use crate::probe::ProbeResult;
+
+/// Why a run failed: the first assertion that was not `true`, or the default rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionFailure {
+    /// The expression as written; `None` when the default rule (no `assert:`) failed.
+    pub assertion: Option<String>,
+    /// What happened: evaluated to false, an evaluation error, or the probe's error.
+    pub reason: String,
+}
+
+/// Compiled assertions of one check.
+pub struct Assertions {
+    programs: Vec<(String, Program)>,
+    /// With no assertions: HTTP needs a 2xx status, TCP a connection.
+    http_default: bool,
+}
+
+impl std::fmt::Debug for Assertions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<&str> = self.programs.iter().map(|(s, _)| s.as_str()).collect();
+        f.debug_struct("Assertions")
+            .field("programs", &sources)
+            .field("http_default", &self.http_default)
+            .finish()
+    }
+}
+
+impl Assertions {
+    /// Compiles `sources`; `http` selects the default rule used when there are none.
+    pub fn compile(sources: &[String], http: bool) -> Result<Assertions, String> {
+        let mut programs = Vec::with_capacity(sources.len());
+        for (i, source) in sources.iter().enumerate() {
+            let program = Program::compile(source)
+                .map_err(|e| format!("assertion {} is not valid CEL: {e}", i + 1))?;
+            programs.push((source.clone(), program));
+        }
+        Ok(Assertions {
+            programs,
+            http_default: http,
+        })
+    }
+
+    /// Judges one result: `Ok` when every assertion is `true`.
+    pub fn evaluate(&self, result: &ProbeResult) -> Result<(), AssertionFailure> {
+        if self.programs.is_empty() {
+            return self.default_rule(result);
+        }
+        let mut ctx = Context::default();
+        ctx.add_variable_from_value("status", Value::Int(i64::from(result.status.unwrap_or(0))));
+        ctx.add_variable_from_value(
+            "headers",
+            Value::Map(
+                result
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(Arc::new(v.clone()))))
+                    .collect::<HashMap<String, Value>>()
+                    .into(),
+            ),
+        );
+        ctx.add_variable_from_value("body", Value::String(Arc::new(result.body.clone())));
+        ctx.add_variable_from_value(
+            "json",
+            result.json.as_ref().map_or(Value::Null, json_to_cel),
+        );
+        ctx.add_variable_from_value(
+            "response_time_ms",
+            Value::Int(i64::try_from(result.response_time_ms).unwrap_or(i64::MAX)),
+        );
+        ctx.add_variable_from_value("connected", Value::Bool(result.connected));
+        ctx.add_variable_from_value(
+            "error",
+            Value::String(Arc::new(result.error.clone().unwrap_or_default())),
+        );
+        for (source, program) in &self.programs {
+            let reason = match program.execute(&ctx) {
+                Ok(Value::Bool(true)) => continue,
+                Ok(Value::Bool(false)) => match &result.error {
+                    Some(error) => format!("evaluated to false ({error})"),
+                    None => "evaluated to false".to_owned(),
+                },
+                Ok(other) => format!("evaluated to {other:?}, not a boolean"),
+                Err(error) => format!("evaluation failed: {error}"),
+            };
+            return Err(AssertionFailure {
+                assertion: Some(source.clone()),
+                reason,
+            });
+        }
+        Ok(())
+    }
+
+    fn default_rule(&self, result: &ProbeResult) -> Result<(), AssertionFailure> {
+        let fail = |reason: String| {
+            Err(AssertionFailure {
+                assertion: None,
+                reason,
+            })
+        };
+        if !result.connected {
+            return fail(
+                result
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "not connected".to_owned()),
+            );
+        }
+        if self.http_default {
+            match result.status {
+                Some(status) if (200..300).contains(&status) => {}
+                Some(status) => return fail(format!("status {status} is not 2xx")),
+                None => return fail("no response".to_owned()),
+            }
+            if let Some(error) = &result.error {
+                return fail(error.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// JSON → CEL with integers as `int` where they fit (CEL literals are `int`).
+fn json_to_cel(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::Int(i),
+            (None, Some(u), _) => Value::UInt(u),
+            (_, _, Some(f)) => Value::Float(f),
+            _ => Value::Null,
+        },
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(json_to_cel).collect()))
+        }
+        serde_json::Value::Object(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_cel(v)))
+                .collect::<HashMap<String, Value>>()
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ok_result(body: serde_json::Value, ms: u64) -> ProbeResult {
+        ProbeResult {
+            status: Some(200),
+            headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+            body: body.to_string(),
+            json: Some(body),
+            response_time_ms: ms,
+            connected: true,
+            error: None,
+        }
+    }
+
+    fn assertions(sources: &[&str]) -> Assertions {
+        let sources: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
+        Assertions::compile(&sources, true).unwrap()
+    }
+
+    #[test]
+    fn the_documented_example_holds_and_fails() {
+        let a = assertions(&[r#"json.status == "ok" && response_time_ms < 500"#]);
+        assert_eq!(a.evaluate(&ok_result(json!({"status": "ok"}), 20)), Ok(()));
+        let failure = a
+            .evaluate(&ok_result(json!({"status": "down"}), 20))
+            .unwrap_err();
+        assert_eq!(
+            failure.assertion.as_deref(),
+            Some(r#"json.status == "ok" && response_time_ms < 500"#)
+        );
+        assert_eq!(failure.reason, "evaluated to false");
+        assert!(
+            a.evaluate(&ok_result(json!({"status": "ok"}), 900))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_variable_is_bound() {
+        let a = assertions(&[
+            "status == 200",
+            r#"headers["content-type"] == "application/json""#,
+            r#"body.contains("items")"#,
+            "json.items.size() == 2 && json.items[1] == 3",
+            "json.ratio > 0.5",
+            "connected",
+            r#"error == """#,
+            r#"headers["content-type"].startsWith("application/")"#,
+            r#"body.matches("^\\{")"#,
+        ]);
+        assert_eq!(
+            a.evaluate(&ok_result(json!({"items": [1, 3], "ratio": 0.75}), 5)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_first_failing_assertion_is_named() {
+        let a = assertions(&["status == 200", "json.version == 2", "json.x == 1"]);
+        let f = a
+            .evaluate(&ok_result(json!({"version": 1, "x": 0}), 5))
+            .unwrap_err();
+        assert_eq!(f.assertion.as_deref(), Some("json.version == 2"));
+    }
+
+    #[test]
+    fn missing_fields_and_non_booleans_fail_with_a_reason() {
+        let a = assertions(&["json.nope == 1"]);
+        let f = a.evaluate(&ok_result(json!({}), 5)).unwrap_err();
+        assert!(f.reason.starts_with("evaluation failed"), "{f:?}");
+        let a = assertions(&["status"]);
+        let f = a.evaluate(&ok_result(json!({}), 5)).unwrap_err();
+        assert!(f.reason.contains("not a boolean"), "{f:?}");
+    }
+
+    #[test]
+    fn a_failed_probe_explains_a_false_assertion() {
+        let a = assertions(&["connected"]);
+        let r = ProbeResult {
+            error: Some("connection refused".into()),
+            ..ProbeResult::default()
+        };
+        let f = a.evaluate(&r).unwrap_err();
+        assert_eq!(f.reason, "evaluated to false (connection refused)");
+        // Asserting that a port is closed is allowed.
+        assert_eq!(assertions(&["!connected"]).evaluate(&r), Ok(()));
+    }
+
+    #[test]
+    fn default_rules_without_assertions() {
+        let http = Assertions::compile(&[], true).unwrap();
+        assert_eq!(http.evaluate(&ok_result(json!({}), 1)), Ok(()));
+        let mut r = ok_result(json!({}), 1);
+        r.status = Some(503);
+        assert_eq!(
+            http.evaluate(&r).unwrap_err().reason,
+            "status 503 is not 2xx"
+        );
+        let tcp = Assertions::compile(&[], false).unwrap();
+        let connected = ProbeResult {
+            connected: true,
+            ..ProbeResult::default()
+        };
+        assert_eq!(tcp.evaluate(&connected), Ok(()));
+        let refused = ProbeResult {
+            error: Some("connect: refused".into()),
+            ..ProbeResult::default()
+        };
+        assert_eq!(
+            tcp.evaluate(&refused).unwrap_err().reason,
+            "connect: refused"
+        );
+    }
+
+    #[test]
+    fn invalid_cel_is_refused() {
+        let err = Assertions::compile(&["json.status ==".to_owned()], true).unwrap_err();
+        assert!(err.starts_with("assertion 1 is not valid CEL"), "{err}");
+    }
+}
