@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
-use signalbox_schedule::{Schedule, parse_time_zone};
+use signalbox_schedule::chrono::{DateTime, Utc};
+use signalbox_schedule::{QuietPeriod, Schedule, parse_time_zone};
 
 use crate::diagnostic::Diagnostic;
 use crate::tree::{Entry, Node, Value};
@@ -45,6 +46,10 @@ pub struct CheckConfig {
     /// While failing, send `Check Reminder` this often; never when absent.
     #[serde(default, deserialize_with = "optional_duration")]
     pub remind_every: Option<Duration>,
+    /// Windows during which the check keeps running but its verdicts do not change its alert
+    /// state, so nothing is announced.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceConfig>,
     /// Free text shown in the API and UI.
     #[serde(default)]
     pub description: Option<String>,
@@ -102,6 +107,70 @@ pub struct CheckScheduleConfig {
     /// A fixed period; runs are offset within it by a hash of the check's name.
     #[serde(default, deserialize_with = "optional_duration")]
     pub every: Option<Duration>,
+}
+
+/// One `maintenance:` entry: a recurring window (`cron` + `duration`, optional `timezone`) or a
+/// single one (`from` + `to`, RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// When each window starts; any expression the scheduler reads (`H` hashes the check name).
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// IANA zone of `cron`; `server.timezone` when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// How long each window lasts.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub duration: Option<Duration>,
+    /// Start of a single window, inclusive.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End of a single window, exclusive.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A maintenance window, ready to test instants against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaintenanceWindow {
+    /// Starts at each time of `schedule` in `tz` and lasts `duration`.
+    Recurring {
+        /// Start times.
+        schedule: Box<Schedule>,
+        /// Zone of the start times.
+        tz: signalbox_schedule::Tz,
+        /// Length of each window.
+        duration: Duration,
+    },
+    /// One span, `from` inclusive to `to` exclusive.
+    Once(QuietPeriod),
+}
+
+impl MaintenanceWindow {
+    /// Whether `t` falls inside the window.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        match self {
+            MaintenanceWindow::Once(period) => period.contains(t),
+            MaintenanceWindow::Recurring {
+                schedule,
+                tz,
+                duration,
+            } => {
+                // The first start after `t - duration` is inside (t - duration, t] exactly when
+                // a window covers `t`.
+                let Ok(length) = signalbox_schedule::chrono::Duration::from_std(*duration) else {
+                    return false;
+                };
+                let Some(since) = t.checked_sub_signed(length) else {
+                    return false;
+                };
+                schedule
+                    .next_after(since, *tz)
+                    .is_some_and(|start| start <= t)
+            }
+        }
+    }
 }
 
 /// What a check probes, borrowed from its [`CheckConfig`].
@@ -244,10 +313,82 @@ impl CheckConfig {
         if self.remind_every.is_some_and(|d| d.is_zero()) {
             problem(&["remind_every"], "remind_every must be more than 0".into());
         }
+        if let Err(windows) = self.maintenance_windows(name, default_tz) {
+            for p in windows {
+                let path: Vec<&str> = p.field.iter().map(String::as_str).collect();
+                problem(&path, p.message);
+            }
+        }
         let cadence = self.cadence(name, default_tz, &mut problem);
         match cadence {
             Some(cadence) if problems.is_empty() => Ok(cadence),
             _ => Err(problems),
+        }
+    }
+
+    /// The compiled `maintenance:` windows, or every problem with them.
+    pub fn maintenance_windows(
+        &self,
+        name: &str,
+        default_tz: &str,
+    ) -> Result<Vec<MaintenanceWindow>, Vec<CheckProblem>> {
+        let mut windows = Vec::new();
+        let mut problems = Vec::new();
+        for (i, m) in self.maintenance.iter().enumerate() {
+            let index = i.to_string();
+            let mut problem = |field: &str, message: String| {
+                let mut path = vec!["maintenance".to_owned(), index.clone()];
+                if !field.is_empty() {
+                    path.push(field.to_owned());
+                }
+                problems.push(CheckProblem {
+                    field: path,
+                    message: format!("maintenance window {}: {message}", i + 1),
+                });
+            };
+            match (&m.cron, m.duration, &m.from, &m.to) {
+                (Some(cron), Some(duration), None, None) => {
+                    if duration.is_zero() {
+                        problem("duration", "duration must be more than 0".into());
+                        continue;
+                    }
+                    let schedule = Schedule::parse(cron, name)
+                        .map_err(|e| problem("cron", format!("cron \"{cron}\": {e}")))
+                        .ok();
+                    let zone = m.timezone.as_deref().unwrap_or(default_tz);
+                    let tz = parse_time_zone(zone)
+                        .map_err(|e| problem("timezone", format!("timezone: {e}")))
+                        .ok();
+                    if let (Some(schedule), Some(tz)) = (schedule, tz) {
+                        windows.push(MaintenanceWindow::Recurring {
+                            schedule: Box::new(schedule),
+                            tz,
+                            duration,
+                        });
+                    }
+                }
+                (None, None, Some(from), Some(to)) if m.timezone.is_none() => {
+                    match QuietPeriod::parse(from, to) {
+                        Ok(period) => windows.push(MaintenanceWindow::Once(period)),
+                        Err(e) => problem(
+                            "",
+                            e.to_string()
+                                .trim_start_matches("quiet period is not valid: ")
+                                .to_owned(),
+                        ),
+                    }
+                }
+                _ => problem(
+                    "",
+                    "set `cron` and `duration` (with an optional `timezone`), or `from` and `to`"
+                        .into(),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(windows)
+        } else {
+            Err(problems)
         }
     }
 
@@ -497,6 +638,46 @@ mod tests {
             text.iter()
                 .any(|t| t.contains("failure_threshold must be at least 1")),
             "{text:?}"
+        );
+    }
+
+    #[test]
+    fn maintenance_windows_load_and_contain_their_times() {
+        let yaml = "checks:\n  api:\n    tcp: { host: x, port: 1 }\n    schedule: { every: 1s }\n    maintenance:\n      - { cron: \"0 2 * * SUN\", duration: 2h, timezone: Europe/Paris }\n      - { from: \"2026-12-24T00:00:00Z\", to: \"2026-12-25T00:00:00Z\" }\n";
+        let loaded = load_str(yaml, Path::new("c.yaml")).expect("loads");
+        let windows = loaded.config.checks["api"]
+            .maintenance_windows("api", "UTC")
+            .unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Sunday 2026-03-01, 02:00-04:00 in Paris is 01:00-03:00 UTC.
+        assert!(!windows[0].contains(at("2026-03-01T00:59:59Z")));
+        assert!(windows[0].contains(at("2026-03-01T01:00:00Z")));
+        assert!(windows[0].contains(at("2026-03-01T02:59:59Z")));
+        assert!(!windows[0].contains(at("2026-03-01T03:00:00Z")));
+        assert!(!windows[0].contains(at("2026-03-02T01:30:00Z")));
+        assert!(windows[1].contains(at("2026-12-24T12:00:00Z")));
+        assert!(!windows[1].contains(at("2026-12-25T00:00:00Z")));
+    }
+
+    #[test]
+    fn bad_maintenance_windows_are_located() {
+        let text = errors(
+            "checks:\n  api:\n    tcp: { host: x, port: 1 }\n    schedule: { every: 1s }\n    maintenance:\n      - { cron: \"0 2 * * SUN\" }\n      - { cron: \"0 25 * * *\", duration: 1h }\n      - { from: \"2026-12-25T00:00:00Z\", to: \"2026-12-24T00:00:00Z\" }\n",
+        );
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(
+            text[0].starts_with(
+                "c.yaml:6:9: check \"api\": maintenance window 1: set `cron` and `duration`"
+            ),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].starts_with("c.yaml:7:17: check \"api\": maintenance window 2: cron"),
+            "{text:#?}"
+        );
+        assert!(
+            text[2].starts_with("c.yaml:8:9: check \"api\": maintenance window 3: from 2026-12-25"),
+            "{text:#?}"
         );
     }
 

@@ -44,8 +44,8 @@ pub use channels::{
     ChannelConfig, ChannelType, DigestConfig, RateLimit, Secret, SmtpConfig, SmtpTls,
 };
 pub use checks::{
-    CheckCadence, CheckConfig, CheckProblem, CheckScheduleConfig, HttpProbeConfig, ProbeKind,
-    TcpProbeConfig,
+    CheckCadence, CheckConfig, CheckProblem, CheckScheduleConfig, HttpProbeConfig,
+    MaintenanceConfig, MaintenanceWindow, ProbeKind, TcpProbeConfig,
 };
 pub use diagnostic::{Diagnostic, Location};
 pub use input_template::{InputTemplate, InputTemplateError, InputValues};

@@ -167,6 +167,8 @@ impl SchedulerHandle {
 const RENEW_CHUNK: u32 = 2_000;
 /// Schedules claimed per transaction, for the same reason.
 const CLAIM_CHUNK: u32 = 1_000;
+/// Fires per transaction: the loop prepares the next chunk while one commits.
+const FIRE_CHUNK: usize = 1_000;
 
 /// The scheduler task.
 pub struct Scheduler {
@@ -182,6 +184,8 @@ pub struct Scheduler {
     pending: Vec<Due>,
     /// Names dropped from memory after a refused or failed fire, for the upkeep to read back.
     refetch: Vec<String>,
+    /// To the committer task, while running.
+    commits: Option<mpsc::Sender<Batch>>,
 }
 
 struct Owned {
@@ -247,6 +251,7 @@ impl Scheduler {
             next_generation: 0,
             pending: Vec::new(),
             refetch: Vec::new(),
+            commits: None,
         };
         (scheduler, SchedulerHandle { tx })
     }
@@ -262,6 +267,16 @@ impl Scheduler {
         let held = Arc::new(AtomicUsize::new(0));
         let stop_upkeep = shutdown.child_token();
         let refresh = std::mem::replace(&mut self.refresh, mpsc::unbounded_channel().1);
+        let (commit_tx, commit_rx) = mpsc::channel(4);
+        let (lost_tx, mut lost_rx) = mpsc::unbounded_channel();
+        self.commits = Some(commit_tx);
+        let committer = tokio::spawn(commit_fires(
+            Arc::clone(&self.store),
+            self.opts.owner.clone(),
+            Arc::clone(&self.wake),
+            commit_rx,
+            lost_tx,
+        ));
         let upkeep = tokio::spawn(
             UpkeepTask {
                 store: Arc::clone(&self.store),
@@ -289,6 +304,7 @@ impl Scheduler {
                 Some(report) = reports.recv() => {
                     self.apply(report, &request_tx, &poke).await;
                 }
+                Some(lost) = lost_rx.recv() => self.forget(lost),
             }
             held.store(self.owned.len(), AtomicOrdering::Relaxed);
             if !self.refetch.is_empty() {
@@ -298,6 +314,9 @@ impl Scheduler {
         }
         stop_upkeep.cancel();
         let _ = upkeep.await;
+        // Fires handed over are written (or refused) before the leases go.
+        self.commits = None;
+        let _ = committer.await;
         if let Err(e) = self.store.release_schedules(&self.opts.owner, None).await {
             tracing::warn!(error = %e, "releasing schedule leases failed; they expire on their own");
         }
@@ -407,85 +426,66 @@ impl Scheduler {
         self.fire(due).await;
     }
 
-    /// Writes fires; schedules whose fires were refused or failed are dropped from memory.
+    /// Prepares fires in chunks of [`FIRE_CHUNK`] and hands each to the committer as soon as
+    /// it is built, so the next chunk is prepared while the previous one commits.
     async fn fire(&mut self, due: Vec<Due>) {
-        if due.is_empty() {
-            return;
-        }
-        let fired_at = Utc::now();
-        let mut writes = Vec::with_capacity(due.len());
-        for d in &due {
-            let Some(spec) = self.owned.get(&d.name).and_then(|o| o.spec.clone()) else {
-                continue;
-            };
-            let version = self.owned[&d.name].version;
-            let scheduled = to_datetime(d.time);
-            let (kind, event) = if is_suppressed(&spec.quiet_periods, scheduled) {
-                (FireKind::Suppressed, None)
-            } else {
-                let event = fire_event(&d.name, scheduled, fired_at, d.catch_up, false);
-                let mut write = prepare(&self.router, event);
-                write
-                    .deliveries
-                    .extend(self.router.schedule_deliveries(&d.name));
-                let kind = if d.catch_up {
-                    FireKind::CaughtUp
-                } else {
-                    FireKind::Fired
+        for chunk in due.chunks(FIRE_CHUNK) {
+            let fired_at = Utc::now();
+            let mut writes = Vec::with_capacity(chunk.len());
+            for d in chunk {
+                let Some(owned) = self.owned.get(&d.name) else {
+                    continue;
                 };
-                (kind, Some(write))
+                let Some(spec) = owned.spec.as_ref() else {
+                    continue;
+                };
+                let scheduled = to_datetime(d.time);
+                let (kind, event) = if is_suppressed(&spec.quiet_periods, scheduled) {
+                    (FireKind::Suppressed, None)
+                } else {
+                    let event = fire_event(&d.name, scheduled, fired_at, d.catch_up, false);
+                    let mut write = prepare(&self.router, event);
+                    write
+                        .deliveries
+                        .extend(self.router.schedule_deliveries(&d.name));
+                    let kind = if d.catch_up {
+                        FireKind::CaughtUp
+                    } else {
+                        FireKind::Fired
+                    };
+                    (kind, Some(write))
+                };
+                writes.push(FireWrite {
+                    schedule: d.name.clone(),
+                    version: owned.version,
+                    scheduled_time: d.time,
+                    kind,
+                    event,
+                });
+            }
+            if writes.is_empty() {
+                continue;
+            }
+            let batch = Batch {
+                fired_at: fired_at.timestamp_millis(),
+                writes,
             };
-            writes.push(FireWrite {
-                schedule: d.name.clone(),
-                version,
-                scheduled_time: d.time,
-                kind,
-                event,
-            });
-        }
-        let result = self
-            .store
-            .fire(&self.opts.owner, fired_at.timestamp_millis(), &writes)
-            .await;
-        let committed = now_ms();
-        let mut lost = HashSet::new();
-        match result {
-            Ok(outcomes) => {
-                let mut created = 0usize;
-                for (w, outcome) in writes.iter().zip(outcomes) {
-                    match outcome {
-                        FireOutcome::Written => {
-                            metrics::counter!(m::SCHEDULE_FIRES, "outcome" => w.kind.as_str())
-                                .increment(1);
-                            if w.kind == FireKind::Fired {
-                                let late = (committed - w.scheduled_time).max(0) as f64 / 1000.0;
-                                metrics::histogram!(m::SCHEDULE_LATENESS).record(late);
-                            }
-                            created += w.event.as_ref().map_or(0, |e| e.deliveries.len());
-                        }
-                        FireOutcome::AlreadyFired => {
-                            tracing::debug!(schedule = %w.schedule, time = w.scheduled_time, "already fired");
-                        }
-                        FireOutcome::NotOwner => {
-                            lost.insert(w.schedule.clone());
-                        }
-                    }
-                }
-                if created > 0 {
-                    self.wake.notify_one();
+            if let Some(tx) = &self.commits {
+                if tx.send(batch).await.is_err() {
+                    tracing::warn!("fire committer stopped; fires not recorded");
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, fires = writes.len(), "recording fires failed; they will be planned again");
-                metrics::counter!(m::SCHEDULE_FIRES, "outcome" => "failed")
-                    .increment(writes.len() as u64);
-                lost.extend(writes.iter().map(|w| w.schedule.clone()));
-            }
         }
+    }
+
+    /// Schedules whose fires the committer saw refused or failed: dropped from memory, and read
+    /// back by the next upkeep round.
+    fn forget(&mut self, lost: Vec<String>) {
         for name in lost {
-            tracing::info!(schedule = %name, "schedule no longer ours as held (lease, version or pause changed)");
-            self.owned.remove(&name);
-            self.refetch.push(name);
+            if self.owned.remove(&name).is_some() {
+                tracing::info!(schedule = %name, "schedule no longer ours as held (lease, version or pause changed)");
+                self.refetch.push(name);
+            }
         }
     }
 
@@ -578,6 +578,64 @@ impl Scheduler {
         metrics::gauge!(m::SCHEDULES, "state" => "active").set(active as f64);
         metrics::gauge!(m::SCHEDULES, "state" => "paused").set(paused as f64);
         metrics::gauge!(m::SCHEDULES, "state" => "invalid").set(invalid as f64);
+    }
+}
+
+/// Fires prepared by the loop, written by the committer.
+struct Batch {
+    fired_at: Millis,
+    writes: Vec<FireWrite>,
+}
+
+/// Writes fire batches one after the other (the loop prepares the next meanwhile); reports the
+/// schedules whose fires were refused or failed.
+async fn commit_fires(
+    store: Arc<dyn Store>,
+    owner: String,
+    wake: Arc<Notify>,
+    mut batches: mpsc::Receiver<Batch>,
+    lost_tx: mpsc::UnboundedSender<Vec<String>>,
+) {
+    while let Some(Batch { fired_at, writes }) = batches.recv().await {
+        let result = store.fire(&owner, fired_at, &writes).await;
+        let committed = now_ms();
+        let mut lost = HashSet::new();
+        match result {
+            Ok(outcomes) => {
+                let mut created = 0usize;
+                for (w, outcome) in writes.iter().zip(outcomes) {
+                    match outcome {
+                        FireOutcome::Written => {
+                            metrics::counter!(m::SCHEDULE_FIRES, "outcome" => w.kind.as_str())
+                                .increment(1);
+                            if w.kind == FireKind::Fired {
+                                let late = (committed - w.scheduled_time).max(0) as f64 / 1000.0;
+                                metrics::histogram!(m::SCHEDULE_LATENESS).record(late);
+                            }
+                            created += w.event.as_ref().map_or(0, |e| e.deliveries.len());
+                        }
+                        FireOutcome::AlreadyFired => {
+                            tracing::debug!(schedule = %w.schedule, time = w.scheduled_time, "already fired");
+                        }
+                        FireOutcome::NotOwner => {
+                            lost.insert(w.schedule.clone());
+                        }
+                    }
+                }
+                if created > 0 {
+                    wake.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, fires = writes.len(), "recording fires failed; they will be planned again");
+                metrics::counter!(m::SCHEDULE_FIRES, "outcome" => "failed")
+                    .increment(writes.len() as u64);
+                lost.extend(writes.iter().map(|w| w.schedule.clone()));
+            }
+        }
+        if !lost.is_empty() && lost_tx.send(lost.into_iter().collect()).is_err() {
+            break;
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use signalbox_config::{CheckCadence, CheckConfig, ProbeKind};
+use signalbox_config::{CheckCadence, CheckConfig, MaintenanceWindow, ProbeKind};
+use signalbox_schedule::chrono::{DateTime, Utc};
 
 use crate::alert::Thresholds;
 use crate::assertion::{AssertionFailure, Assertions};
@@ -32,6 +33,8 @@ pub struct CompiledCheck {
     pub cadence: CheckCadence,
     /// When runs become alerts.
     pub thresholds: Thresholds,
+    /// When verdicts leave the alert state alone.
+    pub maintenance: Vec<MaintenanceWindow>,
     probe: Arc<dyn Probe>,
     assertions: Assertions,
     extracts: Extracts,
@@ -88,6 +91,17 @@ impl CompiledCheck {
                     .join("; "),
             )
         })?;
+        let maintenance = config
+            .maintenance_windows(name, default_tz)
+            .map_err(|problems| {
+                error(
+                    problems
+                        .into_iter()
+                        .map(|p| p.message)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
         let (probe, http): (Arc<dyn Probe>, bool) = match config.probe() {
             Some(ProbeKind::Http(http)) => (
                 Arc::new(HttpProbe::new(http, clients).map_err(error)?),
@@ -105,10 +119,17 @@ impl CompiledCheck {
                 success: config.success_threshold,
                 remind_every: config.remind_every,
             },
+            maintenance,
             probe,
             assertions: Assertions::compile(&config.assert, http).map_err(error)?,
             extracts: Extracts::compile(&config.extract).map_err(error)?,
         })
+    }
+
+    /// Whether a run scheduled at `at_ms` falls in a maintenance window.
+    pub fn in_maintenance(&self, at_ms: i64) -> bool {
+        DateTime::<Utc>::from_timestamp_millis(at_ms)
+            .is_some_and(|t| self.maintenance.iter().any(|w| w.contains(t)))
     }
 
     /// Probes once and judges the result.

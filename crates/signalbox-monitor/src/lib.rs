@@ -21,6 +21,7 @@ pub mod extract;
 pub mod probe;
 pub mod runner;
 pub mod state_store;
+pub mod status;
 
 pub use alert::{Alert, AlertState, Health, Thresholds};
 pub use assertion::{AssertionFailure, Assertions};
@@ -29,3 +30,4 @@ pub use extract::Extracts;
 pub use probe::{HttpClients, HttpProbe, Probe, ProbeResult, TcpProbe};
 pub use runner::{AlertSink, EVENT_SOURCE, Monitor};
 pub use state_store::{MemoryStates, StateStore, StoreStates};
+pub use status::{CheckStatus, CheckStatuses};

@@ -25,6 +25,7 @@ use crate::cadence::next_run;
 use crate::check::{CheckOutcome, CompiledCheck, MonitorError};
 use crate::probe::HttpClients;
 use crate::state_store::StateStore;
+use crate::status::{CheckStatus, CheckStatuses};
 
 /// What a run hands to the emitter: the alert event, then the state to save, in that order.
 struct Emission {
@@ -72,6 +73,7 @@ impl AlertSink for IngestHandle {
 #[derive(Debug, Default)]
 pub struct Monitor {
     checks: Vec<Arc<CompiledCheck>>,
+    statuses: CheckStatuses,
 }
 
 impl Monitor {
@@ -90,7 +92,7 @@ impl Monitor {
             }
         }
         if errors.is_empty() {
-            Ok(Monitor { checks: compiled })
+            Ok(Monitor::from_arcs(compiled))
         } else {
             Err(errors)
         }
@@ -98,9 +100,19 @@ impl Monitor {
 
     /// A monitor running exactly these checks.
     pub fn new(checks: Vec<CompiledCheck>) -> Monitor {
+        Monitor::from_arcs(checks.into_iter().map(Arc::new).collect())
+    }
+
+    fn from_arcs(checks: Vec<Arc<CompiledCheck>>) -> Monitor {
         Monitor {
-            checks: checks.into_iter().map(Arc::new).collect(),
+            checks,
+            statuses: CheckStatuses::default(),
         }
+    }
+
+    /// The checks' statuses, updated by their tasks once started (for `GET /v1/checks`).
+    pub fn statuses(&self) -> CheckStatuses {
+        self.statuses.clone()
     }
 
     /// How many checks run.
@@ -135,7 +147,18 @@ impl Monitor {
         let mut tasks = JoinSet::new();
         for check in self.checks {
             let state = stored.remove(&check.name).unwrap_or_default();
-            tasks.spawn(run_check(check, state, tx.clone(), stop.clone()));
+            self.statuses.set(
+                &check.name,
+                CheckStatus {
+                    target: check.target.clone(),
+                    state,
+                    last_run: None,
+                    next_run_ms: None,
+                    in_maintenance: false,
+                },
+            );
+            let statuses = self.statuses.clone();
+            tasks.spawn(run_check(check, state, statuses, tx.clone(), stop.clone()));
         }
         drop(tx);
         tokio::spawn(async move {
@@ -148,6 +171,7 @@ impl Monitor {
 async fn run_check(
     check: Arc<CompiledCheck>,
     mut state: AlertState,
+    statuses: CheckStatuses,
     tx: mpsc::Sender<Emission>,
     stop: CancellationToken,
 ) {
@@ -156,8 +180,10 @@ async fn run_check(
     loop {
         let Some(next) = next_run(&check.cadence, &check.name, after) else {
             tracing::info!(check = %check.name, "check has no further run times");
+            statuses.update(&check.name, |s| s.next_run_ms = None);
             return;
         };
+        statuses.update(&check.name, |s| s.next_run_ms = Some(next));
         let wait = u64::try_from(next - now_millis()).unwrap_or(0);
         tokio::select! {
             () = stop.cancelled() => return,
@@ -188,6 +214,17 @@ async fn run_check(
             );
         }
         let now = now_millis();
+        let in_maintenance = check.in_maintenance(next);
+        if in_maintenance {
+            // Keep checking (metrics above) but leave the alert state alone: planned downtime
+            // neither alerts nor leaves a recovery to announce afterwards.
+            statuses.update(&check.name, |s| {
+                s.last_run = Some((started, outcome));
+                s.in_maintenance = true;
+            });
+            after = next.max(now);
+            continue;
+        }
         let before = state;
         let alert = state.observe(outcome.success(), now, &check.thresholds);
         let event = alert.map(|alert| {
@@ -200,6 +237,12 @@ async fn run_check(
             alert_event(&check, alert, &state, &outcome)
         });
         let changed = (before.health, before.last_alert_ms) != (state.health, state.last_alert_ms);
+        // The API shows the new state before anyone can have received the alert.
+        statuses.update(&check.name, |s| {
+            s.state = state;
+            s.last_run = Some((started, outcome));
+            s.in_maintenance = false;
+        });
         if event.is_some() || changed {
             let emission = Emission {
                 check: check.name.clone(),
@@ -374,7 +417,9 @@ mod tests {
         let sink = Arc::new(Collect::default());
         let stop = CancellationToken::new();
         let states = Arc::new(MemoryStates::default());
-        let task = Monitor::new(vec![check])
+        let monitor = Monitor::new(vec![check]);
+        let statuses = monitor.statuses();
+        let task = monitor
             .start(sink.clone(), states.clone(), stop.clone())
             .await;
         let count = || hits.load(Ordering::SeqCst);
@@ -386,6 +431,13 @@ mod tests {
         );
         up.store(false, Ordering::SeqCst);
         wait_for("check failed", || !sink.0.lock().unwrap().is_empty()).await;
+        let status = statuses.get("api").unwrap();
+        assert_eq!(status.state.health, Health::Failing);
+        let shown = status.to_json("api");
+        assert_eq!(shown["state"], "failing");
+        assert_eq!(shown["last_run"]["success"], false);
+        assert_eq!(shown["last_run"]["extracts"]["version"], "1.0");
+        assert!(shown["next_run_at"].is_string(), "{shown}");
         let seen = count();
         wait_for("more failing runs", || count() >= seen + 4).await;
         up.store(true, Ordering::SeqCst);
@@ -408,6 +460,45 @@ mod tests {
         assert_eq!(events[1].detail["state"], "healthy");
         assert_eq!(events[1].detail["assertion"], Value::Null);
         assert_eq!(states.0.lock().unwrap()["api"].health, Health::Healthy);
+    }
+
+    #[tokio::test]
+    async fn maintenance_mutes_alerts_but_keeps_checking() {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let app = {
+            let hits = hits.clone();
+            Router::new().route(
+                "/health",
+                get(move || {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    async { axum::http::StatusCode::SERVICE_UNAVAILABLE }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let config: CheckConfig = serde_json::from_value(json!({
+            "http": {"url": format!("http://{addr}/health")},
+            "schedule": {"every": "100ms"},
+            "failure_threshold": 1,
+            "maintenance": [{"from": "2020-01-01T00:00:00Z", "to": "2999-01-01T00:00:00Z"}],
+        }))
+        .unwrap();
+        let clients = HttpClients::new().unwrap();
+        let check = CompiledCheck::build("api", &config, "UTC", &clients).unwrap();
+        assert!(check.in_maintenance(now_millis()));
+        let sink = Arc::new(Collect::default());
+        let states = Arc::new(MemoryStates::default());
+        let stop = CancellationToken::new();
+        let task = Monitor::new(vec![check])
+            .start(sink.clone(), states.clone(), stop.clone())
+            .await;
+        wait_for("runs", || hits.load(Ordering::SeqCst) >= 5).await;
+        stop.cancel();
+        task.await.unwrap();
+        assert!(sink.0.lock().unwrap().is_empty(), "muted");
+        assert!(states.0.lock().unwrap().is_empty(), "state untouched");
     }
 
     #[tokio::test]

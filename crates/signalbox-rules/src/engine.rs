@@ -21,8 +21,9 @@
 //!    (`Slots`). Events where no hit comes from inside an array of objects take the plain path
 //!    above. Otherwise hits are kept as `(predicate, leaf)` pairs, and an alternative that passes
 //!    step 4 is also searched for one leaf per hit predicate with no two leaves in different
-//!    elements of one array (backtracking over the leaves that hit, fewest first; a predicate
-//!    hit by a leaf outside arrays of objects constrains nothing).
+//!    elements of one array (a predicate hit by a leaf outside arrays of objects constrains
+//!    nothing). The search runs bottom-up over array elements with sets of predicates as bit
+//!    masks, so a hostile event cannot make it exponential.
 //!
 //! Costs that still grow with the rule set: the number of distinct scan conditions on one field
 //! (e.g. 10,000 different `numeric` ranges on `detail.price`), the number of distinct prefix or
