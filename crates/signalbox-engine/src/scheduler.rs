@@ -167,8 +167,10 @@ impl SchedulerHandle {
 const RENEW_CHUNK: u32 = 2_000;
 /// Schedules claimed per transaction, for the same reason.
 const CLAIM_CHUNK: u32 = 1_000;
-/// Fires per transaction: the loop prepares the next chunk while one commits.
+/// Fires prepared at a time: the loop prepares the next chunk while one commits.
 const FIRE_CHUNK: usize = 1_000;
+/// Most fires the committer groups into one transaction.
+const MAX_GROUP: usize = 10_000;
 
 /// The scheduler task.
 pub struct Scheduler {
@@ -596,7 +598,20 @@ async fn commit_fires(
     mut batches: mpsc::Receiver<Batch>,
     lost_tx: mpsc::UnboundedSender<Vec<String>>,
 ) {
-    while let Some(Batch { fired_at, writes }) = batches.recv().await {
+    while let Some(Batch {
+        mut fired_at,
+        mut writes,
+    }) = batches.recv().await
+    {
+        // Group commit: what the loop prepared while the previous transaction committed goes
+        // into the next one, so a large due group costs few fsyncs yet starts committing early.
+        while writes.len() < MAX_GROUP {
+            let Ok(more) = batches.try_recv() else {
+                break;
+            };
+            fired_at = fired_at.max(more.fired_at);
+            writes.extend(more.writes);
+        }
         let result = store.fire(&owner, fired_at, &writes).await;
         let committed = now_ms();
         let mut lost = HashSet::new();

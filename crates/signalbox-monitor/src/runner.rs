@@ -502,6 +502,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_closed_tcp_port_fails_and_reminds() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let config: CheckConfig = serde_json::from_value(json!({
+            "tcp": {"host": "127.0.0.1", "port": port, "timeout": "1s"},
+            "schedule": {"every": "100ms"},
+            "failure_threshold": 1,
+            "remind_every": "300ms",
+        }))
+        .unwrap();
+        let clients = HttpClients::new().unwrap();
+        let check = CompiledCheck::build("db", &config, "UTC", &clients).unwrap();
+        let sink = Arc::new(Collect::default());
+        let stop = CancellationToken::new();
+        let task = Monitor::new(vec![check])
+            .start(
+                sink.clone(),
+                Arc::new(MemoryStates::default()),
+                stop.clone(),
+            )
+            .await;
+        wait_for("two reminders", || sink.0.lock().unwrap().len() >= 3).await;
+        stop.cancel();
+        task.await.unwrap();
+        let events = sink.0.lock().unwrap().clone();
+        assert_eq!(events[0].detail_type, "Check Failed");
+        assert!(
+            events[1..]
+                .iter()
+                .all(|e| e.detail_type == "Check Reminder")
+        );
+        assert_eq!(events[0].detail["url"], format!("127.0.0.1:{port}"));
+        assert!(
+            events[0].detail["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("connect:"),
+            "{:?}",
+            events[0].detail
+        );
+        // Reminders are about remind_every apart (decided on run times; events are stamped a
+        // moment later).
+        let gap = events[2].time - events[1].time;
+        assert!(gap.num_milliseconds() >= 250, "{gap:?}");
+    }
+
+    #[tokio::test]
     async fn a_restart_keeps_a_failing_check_failing() {
         let up = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));

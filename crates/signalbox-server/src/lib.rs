@@ -40,6 +40,8 @@ pub struct AppState {
     pub scheduler: signalbox_engine::SchedulerHandle,
     /// `server.timezone`: the zone of schedules that name none.
     pub schedule_timezone: String,
+    /// Health checks' state, for `GET /v1/checks`.
+    pub checks: signalbox_monitor::CheckStatuses,
 }
 
 /// All routes.
@@ -63,6 +65,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/schedules/{name}/pause", post(api::schedules::pause))
         .route("/v1/schedules/{name}/resume", post(api::schedules::resume))
         .route("/v1/schedules/{name}/fire", post(api::schedules::fire))
+        .route("/v1/checks", get(api::checks::list))
+        .route("/v1/checks/{name}", get(api::checks::get_one))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

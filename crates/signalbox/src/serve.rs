@@ -123,6 +123,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
                 anyhow!("invalid checks:\n{}", text.join("\n"))
             })?;
     let stop_monitor = CancellationToken::new();
+    let check_statuses = monitor.statuses();
     let monitor = monitor
         .start(
             Arc::new(ingest.clone()),
@@ -146,6 +147,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         channels: ctx.channels.clone(),
         scheduler: scheduler_handle,
         schedule_timezone: config.server.timezone.clone(),
+        checks: check_statuses,
     });
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await

@@ -112,6 +112,11 @@ checks:
         (!a.is_empty()).then_some(a)
     })
     .await;
+    let (status, shown) = get_json(&server.url("/v1/checks/api")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["state"], "failing", "{shown}");
+    assert_eq!(shown["target"], api.url.as_str());
+    assert!(shown["last_alert_at"].is_string(), "{shown}");
     // Still down for many more runs: no second alert.
     runs_pass(&api, 8).await;
     api.up.store(true, Ordering::SeqCst);
@@ -146,6 +151,14 @@ checks:
     assert_eq!(r["detail"]["state"], "healthy");
     assert_eq!(r["detail"]["consecutive_successes"], 2);
     assert_eq!(r["detail"]["assertion"], Value::Null);
+
+    let (status, listed) = get_json(&server.url("/v1/checks")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["checks"][0]["name"], "api");
+    assert_eq!(listed["checks"][0]["state"], "healthy");
+    assert_eq!(listed["checks"][0]["last_run"]["success"], true);
+    let (status, _) = get_json(&server.url("/v1/checks/nope")).await;
+    assert_eq!(status, 404);
 
     // The alert is a stored event like any other.
     let id = f["id"].as_str().unwrap();

@@ -1,6 +1,7 @@
 //! `/v1` handlers.
 
 pub mod channels;
+pub mod checks;
 pub mod deliveries;
 pub mod events;
 pub mod rules;
