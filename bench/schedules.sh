@@ -7,7 +7,8 @@
 #
 # Reports, from the process's own /metrics after a warm-up: fires per outcome, the lateness
 # histogram of on-time fires (scheduled time → commit of the fire transaction) as p50/p99/max
-# bucket bounds, CPU (utime+stime over the measured span) and RSS.
+# bucket bounds and as the share of fires per bucket, CPU (utime+stime over the measured span)
+# and RSS. The machine's load average is printed too: on a shared machine it moves lateness.
 # Environment: TOTAL, PER_SECOND, DURATION [20] seconds measured, WARMUP [10] seconds,
 # SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0].
 # The APScheduler peer run is not part of this script yet.
@@ -87,5 +88,12 @@ def q(p):
     return float("inf")
 if n:
     print(f"- lateness (commit of the fire − scheduled time), bucket upper bounds: p50 ≤ {q(0.5)*1000:g} ms, p99 ≤ {q(0.99)*1000:g} ms, max ≤ {q(1.0)*1000:g} ms ({n:.0f} on-time fires)")
+    hist, prev = [], 0.0
+    for le, c in buckets:
+        if c - prev > 0:
+            hist.append(f"≤ {le*1000:g} ms: {100*(c-prev)/n:.1f}%")
+        prev = c
+    print("- lateness histogram: " + "; ".join(hist))
 print(f"- CPU: {(t1-t0)/hz/span*100:.0f}% of one core; RSS: {rss/1024:.0f} MiB ({rss*1024/total:.0f} bytes per schedule, all included)")
+print(f"- load average at the end: {open('/proc/loadavg').read().split()[0]}")
 PY

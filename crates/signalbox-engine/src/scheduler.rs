@@ -4,19 +4,22 @@
 //!   (`ceil(schedules / live instances)` plus a little slack) through leases, renews them every
 //!   third of the lease, gives back what exceeds its share, and releases all on a stop. A dead
 //!   instance's schedules are claimed by the others once its leases expire.
-//! - **Firing.** Due times sit in a min-heap; the loop sleeps until the earliest and fires every
-//!   due time in one store transaction ([`Store::fire`]) which also checks the lease, the
-//!   schedule's version and pause. `(schedule, scheduled_time)` is the primary key of the fire,
-//!   so even two owners at once cannot fire twice.
+//! - **Firing.** Due times sit in a min-heap; the loop sleeps until the earliest, prepares the
+//!   due fires in chunks and hands them to a committer task, which writes what has queued up in
+//!   one store transaction ([`Store::fire`]) that also checks the lease, the schedule's version
+//!   and pause, while the loop prepares the next chunk. `(schedule, scheduled_time)` is the
+//!   primary key of the fire, so even two owners at once cannot fire twice.
+//! - **Upkeep** (heartbeat, renewal in chunks, claims) runs in a task beside the loop and
+//!   reports through a channel, so fires never wait behind it.
 //! - **Catch-up.** A newly held schedule is planned from its last recorded time with
 //!   [`plan_fires`] (misfire policy, catch-up window): after a restart, a takeover or a stall.
 //! - **Anything unexpected** (a refused fire, a store error) drops the schedule from memory; the
-//!   next renewal brings it back as it is in the store and plans it again from there.
+//!   next upkeep round reads it back as it is in the store and plans it again from there.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -164,7 +167,7 @@ impl SchedulerHandle {
 
 /// Leases renewed per statement: each chunk holds the (SQLite: only) writer only briefly, so
 /// fires interleave with a renewal of many schedules.
-const RENEW_CHUNK: u32 = 2_000;
+const RENEW_CHUNK: u32 = 1_000;
 /// Schedules claimed per transaction, for the same reason.
 const CLAIM_CHUNK: u32 = 1_000;
 /// Fires prepared at a time: the loop prepares the next chunk while one commits.
@@ -179,8 +182,12 @@ pub struct Scheduler {
     opts: SchedulerOptions,
     wake: Arc<Notify>,
     refresh: mpsc::UnboundedReceiver<()>,
-    owned: HashMap<String, Owned>,
-    heap: BinaryHeap<Reverse<(Millis, u64, String)>>,
+    /// Keyed by name; the same `Arc<str>` sits in the heap (one allocation per name).
+    owned: HashMap<Arc<str>, Owned>,
+    heap: BinaryHeap<Reverse<(Millis, u64, Arc<str>)>>,
+    /// Compiled definitions shared by every schedule with the same definition, for definitions
+    /// whose compiled form does not depend on the name (no `H`).
+    specs: HashMap<String, Weak<CompiledSchedule>>,
     next_generation: u64,
     /// Fires decided while adopting schedules (catch-ups, on-time ones), fired next.
     pending: Vec<Due>,
@@ -202,7 +209,7 @@ struct Owned {
 }
 
 struct Due {
-    name: String,
+    name: Arc<str>,
     time: Millis,
     catch_up: bool,
 }
@@ -254,6 +261,7 @@ impl Scheduler {
             pending: Vec::new(),
             refetch: Vec::new(),
             commits: None,
+            specs: HashMap::new(),
         };
         (scheduler, SchedulerHandle { tx })
     }
@@ -334,23 +342,24 @@ impl Scheduler {
     ) {
         match report {
             Upkeep::Renewed { held, changed, now } => {
-                let lost: Vec<String> = self
+                let lost: Vec<Arc<str>> = self
                     .owned
                     .keys()
-                    .filter(|n| held.binary_search(n).is_err())
+                    .filter(|n| held.binary_search_by(|h| h.as_str().cmp(n)).is_err())
                     .cloned()
                     .collect();
                 for name in lost {
                     tracing::info!(schedule = %name, "schedule lease lost");
                     self.owned.remove(&name);
                 }
+                self.specs.retain(|_, spec| spec.strong_count() > 0);
                 for row in &changed {
                     if held.binary_search(&row.name).is_err() {
                         continue;
                     }
                     let same = self
                         .owned
-                        .get(&row.name)
+                        .get(row.name.as_str())
                         .is_some_and(|o| o.version == row.version && o.paused == row.paused);
                     if !same {
                         self.adopt(row, now);
@@ -458,7 +467,7 @@ impl Scheduler {
                     (kind, Some(write))
                 };
                 writes.push(FireWrite {
-                    schedule: d.name.clone(),
+                    schedule: d.name.to_string(),
                     version: owned.version,
                     scheduled_time: d.time,
                     kind,
@@ -472,10 +481,10 @@ impl Scheduler {
                 fired_at: fired_at.timestamp_millis(),
                 writes,
             };
-            if let Some(tx) = &self.commits {
-                if tx.send(batch).await.is_err() {
-                    tracing::warn!("fire committer stopped; fires not recorded");
-                }
+            if let Some(tx) = &self.commits
+                && tx.send(batch).await.is_err()
+            {
+                tracing::warn!("fire committer stopped; fires not recorded");
             }
         }
     }
@@ -484,7 +493,7 @@ impl Scheduler {
     /// back by the next upkeep round.
     fn forget(&mut self, lost: Vec<String>) {
         for name in lost {
-            if self.owned.remove(&name).is_some() {
+            if self.owned.remove(name.as_str()).is_some() {
                 tracing::info!(schedule = %name, "schedule no longer ours as held (lease, version or pause changed)");
                 self.refetch.push(name);
             }
@@ -494,7 +503,7 @@ impl Scheduler {
     /// Forgets `count` schedules, those due last first, so a fire in flight is rarely moved;
     /// returns their names for the upkeep task to release.
     fn give_back(&mut self, count: usize) -> Vec<String> {
-        let mut by_next: Vec<(Millis, &String)> = self
+        let mut by_next: Vec<(Millis, &Arc<str>)> = self
             .owned
             .iter()
             .map(|(n, o)| (o.next.unwrap_or(Millis::MAX), n))
@@ -503,10 +512,10 @@ impl Scheduler {
         let names: Vec<String> = by_next
             .into_iter()
             .take(count)
-            .map(|(_, n)| n.clone())
+            .map(|(_, n)| n.to_string())
             .collect();
         for n in &names {
-            self.owned.remove(n);
+            self.owned.remove(n.as_str());
         }
         tracing::info!(
             count = names.len(),
@@ -520,8 +529,25 @@ impl Scheduler {
     fn adopt(&mut self, row: &ScheduleRow, now: Millis) {
         self.next_generation += 1;
         let generation = self.next_generation;
-        let spec = match compile_row(row, &self.opts.default_tz) {
-            Ok(spec) => Some(Arc::new(spec)),
+        let name: Arc<str> = Arc::from(row.name.as_str());
+        // Without `H` the compiled form does not depend on the name: share it.
+        let shared = !row.definition.contains('H');
+        let cached = shared
+            .then(|| self.specs.get(&row.definition).and_then(Weak::upgrade))
+            .flatten();
+        let compiled = match cached {
+            Some(spec) => Ok(spec),
+            None => compile_row(row, &self.opts.default_tz).map(|spec| {
+                let spec = Arc::new(spec);
+                if shared {
+                    self.specs
+                        .insert(row.definition.clone(), Arc::downgrade(&spec));
+                }
+                spec
+            }),
+        };
+        let spec = match compiled {
+            Ok(spec) => Some(spec),
             Err(reason) => {
                 tracing::warn!(schedule = %row.name, reason = %reason, "schedule cannot be compiled; not firing it");
                 None
@@ -554,7 +580,7 @@ impl Scheduler {
             }
             for f in plan.fires {
                 self.pending.push(Due {
-                    name: row.name.clone(),
+                    name: Arc::clone(&name),
                     time: f.scheduled_time.timestamp_millis(),
                     catch_up: f.catch_up,
                 });
@@ -562,10 +588,10 @@ impl Scheduler {
             owned.next = plan.next.map(|t| t.timestamp_millis());
             if let Some(next) = owned.next {
                 self.heap
-                    .push(Reverse((next, generation, row.name.clone())));
+                    .push(Reverse((next, generation, Arc::clone(&name))));
             }
         }
-        self.owned.insert(row.name.clone(), owned);
+        self.owned.insert(name, owned);
     }
 
     fn report_states(&self) {
@@ -807,9 +833,7 @@ impl UpkeepTask {
                 }
             }
         } else if count > share + slack {
-            let _ = self
-                .reports
-                .send(Upkeep::Excess((count - share) as usize));
+            let _ = self.reports.send(Upkeep::Excess((count - share) as usize));
         }
         true
     }
