@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use crate::{Delivery, DeliveryState, StateCounts, StoreError, StoredEvent};
 
 /// Reads column `i` as `T`, naming the column in the error.
-fn get<'r, R, T>(row: &'r R, i: usize, name: &str) -> Result<T, StoreError>
+pub(crate) fn get<'r, R, T>(row: &'r R, i: usize, name: &str) -> Result<T, StoreError>
 where
     R: Row,
     usize: ColumnIndex<R>,

@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::chunks::{SIZES, size_index};
+use crate::rows::get;
 use crate::{EventWrite, Millis, StoreError};
 
 /// Where a schedule was defined.
@@ -428,16 +429,6 @@ pub(crate) fn lease_checks(fires: &[FireWrite]) -> Vec<LeaseCheck<'_>> {
         entry.version = entry.version.min(f.version);
     }
     by_name.into_values().collect()
-}
-
-fn get<'r, R, T>(row: &'r R, i: usize, name: &str) -> Result<T, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    T: Decode<'r, R::Database> + Type<R::Database>,
-{
-    row.try_get(i)
-        .map_err(|e| StoreError::Database(format!("reading column {name}: {e}")))
 }
 
 /// A schedule from a row of `schedule_columns!`.
