@@ -509,7 +509,7 @@ impl PostgresStore {
 
     /// Fire events and their deliveries, inside the fire transaction (ids are unique already,
     /// so an existing event of the same id is replaced).
-    async fn write_fire_events(
+    async fn write_events(
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
         events: &[&EventWrite],
         now: Millis,

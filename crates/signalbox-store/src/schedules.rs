@@ -491,7 +491,7 @@ where
 /// The schedule methods of a backend, written once: `$writer` and `$reader` are pools,
 /// `$begin` opens a write transaction on the writer, `$claimable` selects claimable schedules,
 /// `$renew` renews a chunk of leases. The backend supplies
-/// `write_fire_events(&mut tx, &[&EventWrite], now)`, `fire_lease_check(&mut tx, owner, now,
+/// `write_events(&mut tx, &[&EventWrite], now)`, `fire_lease_check(&mut tx, owner, now,
 /// &[LeaseCheck]) -> Vec<String>` (the names that passed) and `insert_fires(&mut tx, owner, now,
 /// &[FireRow]) -> Vec<(String, Millis)>` (the keys inserted).
 macro_rules! schedule_methods {
@@ -816,7 +816,7 @@ macro_rules! schedule_methods {
                     .collect();
                 events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
                 events.dedup_by(|a, b| a.event.id == b.event.id);
-                Self::write_fire_events(&mut tx, &events, now).await?;
+                Self::write_events(&mut tx, &events, now).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }

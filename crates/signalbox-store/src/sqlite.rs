@@ -149,40 +149,7 @@ impl Store for SqliteStore {
             .filter(|w| !recent.contains(&w.event.id))
             .collect();
 
-        for chunk in chunks::split(&accepted) {
-            let mut query = sqlx::query(batch::SQLITE_UPSERT_EVENTS.get(chunk.len()));
-            for w in chunk {
-                let e = &w.event;
-                query = query
-                    .bind(e.id.as_str())
-                    .bind(e.source.as_str())
-                    .bind(e.detail_type.as_str())
-                    .bind(e.time)
-                    .bind(now)
-                    .bind(e.body.as_str());
-            }
-            query.execute(&mut *tx).await?;
-        }
-
-        let deliveries: Vec<_> = accepted
-            .iter()
-            .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
-            .collect();
-        for chunk in chunks::split(&deliveries) {
-            let mut query = sqlx::query(batch::SQLITE_INSERT_DELIVERIES.get(chunk.len()));
-            for (event_id, d) in chunk {
-                query = query
-                    .bind(d.id.as_str())
-                    .bind(*event_id)
-                    .bind(d.rule.as_str())
-                    .bind(rows::to_i32(d.target, "target")?)
-                    .bind(now)
-                    .bind(now)
-                    .bind(now)
-                    .bind(now);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        Self::write_events(&mut tx, &accepted, now).await?;
 
         tx.commit().await?;
         let written: HashSet<&str> = accepted.iter().map(|w| w.event.id.as_str()).collect();
@@ -529,8 +496,9 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Fire events and their deliveries, inside the fire transaction (ids are unique already).
-    async fn write_fire_events(
+    /// Events and their deliveries, inside the caller's write transaction (for ingest: the
+    /// accepted ones; for fires: ids are unique already).
+    async fn write_events(
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
         events: &[&EventWrite],
         now: Millis,
