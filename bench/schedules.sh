@@ -10,8 +10,11 @@
 # bucket bounds and as the share of fires per bucket, CPU (utime+stime over the measured span)
 # and RSS. The machine's load average is printed too: on a shared machine it moves lateness.
 # Environment: TOTAL, PER_SECOND, DURATION [20] seconds measured, WARMUP [10] seconds,
-# SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0].
-# The APScheduler peer run is not part of this script yet.
+# SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0], PEER [1], PYTHON [python3].
+# Then, unless PEER=0, the peer in the same session (signalbox stopped first, so they do not
+# compete): bench/apscheduler_peer.py, APScheduler 3.x AsyncIOScheduler with PER_SECOND in-memory
+# jobs firing every second, same WARMUP and DURATION (installed with pip if missing), and a
+# combined table: fires/s | missed | lateness p50/p99/max | CPU | RSS, with signalbox/peer ratios.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,8 +65,8 @@ sleep "$DURATION"
 T1=$(ticks); metric >"$TMP/m1"; END=$(date +%s.%N)
 RSS=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 HZ=$(getconf CLK_TCK)
-python3 - "$TMP/m0" "$TMP/m1" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS" "$TOTAL" "$PER_SECOND" <<'PY'
-import sys, re
+python3 - "$TMP/m0" "$TMP/m1" "$T0" "$T1" "$HZ" "$START" "$END" "$RSS" "$TOTAL" "$PER_SECOND" "$TMP/signalbox.json" <<'PY'
+import sys, re, json
 m0, m1 = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 t0, t1, hz, start, end, rss = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
 total, per_second = int(sys.argv[9]), int(sys.argv[10])
@@ -96,4 +99,53 @@ if n:
     print("- lateness histogram: " + "; ".join(hist))
 print(f"- CPU: {(t1-t0)/hz/span*100:.0f}% of one core; RSS: {rss/1024:.0f} MiB ({rss*1024/total:.0f} bytes per schedule, all included)")
 print(f"- load average at the end: {open('/proc/loadavg').read().split()[0]}")
+d = lambda k: f1.get(k, 0) - f0.get(k, 0)
+fired = sum(d(k) for k in f1 if 'outcome="missed"' not in k and 'outcome="failed"' not in k and 'outcome="suppressed"' not in k)
+json.dump({
+    "scenario": f"signalbox, {total} schedules, SQLite",
+    "fires_per_s": fired / span,
+    "missed": sum(d(k) for k in f1 if 'outcome="missed"' in k),
+    "failed": sum(d(k) for k in f1 if 'outcome="failed"' in k),
+    "p50_s": q(0.5) if n else float("nan"), "p99_s": q(0.99) if n else float("nan"), "max_s": q(1.0) if n else float("nan"),
+    "bounds": [le for le, _ in buckets],
+    "cpu_pct": (t1-t0)/hz/span*100, "rss_kib": rss,
+}, open(sys.argv[11], "w"))
+PY
+
+[ "${PEER:-1}" = 1 ] || exit 0
+# The peer runs alone: stop signalbox first.
+kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+PID=""
+PY_BIN="${PYTHON:-python3}"
+if ! "$PY_BIN" -c 'import apscheduler, sys; sys.exit(0 if apscheduler.__version__.startswith("3.") else 1)' 2>/dev/null; then
+  "$PY_BIN" -m pip install --quiet 'apscheduler>=3.10,<4' >&2
+fi
+echo
+"$PY_BIN" "$ROOT/bench/apscheduler_peer.py" --jobs "$PER_SECOND" --duration "${DURATION%.*}" \
+  --warmup "$WARMUP" --json "$TMP/peer.json" --samples
+echo
+python3 - "$TMP/signalbox.json" "$TMP/peer.json" "$PER_SECOND" <<'PY'
+import sys, json, math
+sb, peer, per_second = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+bounds = sb["bounds"]
+def bucketed(v):  # the peer's exact value as the signalbox histogram bucket it would fall in
+    for b in bounds:
+        if v <= b: return b
+    return float("inf")
+def ms(v): return "n/a" if v != v else f"{v*1000:g}"
+def le(v): return "n/a" if v != v else ("> last bucket" if v == float("inf") else f"≤ {v*1000:g}")
+print(f"## Side by side: {per_second} jobs firing every second")
+print("| scenario | fires/s | missed | lateness p50 / p99 / max (ms) | CPU (% of a core) | RSS (MiB) |")
+print("|---|---|---|---|---|---|")
+print(f"| {sb['scenario']} | {sb['fires_per_s']:.0f} | {sb['missed']:.0f} (failed {sb['failed']:.0f}) | "
+      f"{le(sb['p50_s'])} / {le(sb['p99_s'])} / {le(sb['max_s'])} (bucket bounds) | {sb['cpu_pct']:.0f} | {sb['rss_kib']/1024:.0f} |")
+print(f"| {peer['scenario']} | {peer['fires_per_s']:.0f} | {peer['missed']} | "
+      f"{peer['p50_s']*1000:.0f} / {peer['p99_s']*1000:.0f} / {peer['max_s']*1000:.0f} (exact) | {peer['cpu_pct']:.0f} | {peer['rss_kib']/1024:.0f} |")
+if peer.get("lateness_s") and bounds:
+    print(f"| {peer['scenario']}, same buckets | | | {le(bucketed(peer['p50_s']))} / {le(bucketed(peer['p99_s']))} / {le(bucketed(peer['max_s']))} | | |")
+r = lambda a, b: f"{a/b:.2f}×" if b and a == a and b == b and not math.isinf(a) else "n/a"
+print(f"- p99 lateness signalbox/peer: {r(sb['p99_s'], peer['p99_s'])} (signalbox bucket bound over the peer's exact p99; "
+      f"{r(sb['p99_s'], bucketed(peer['p99_s']))} with both as bucket bounds); "
+      f"CPU {r(sb['cpu_pct'], peer['cpu_pct'])}; RSS {r(sb['rss_kib'], peer['rss_kib'])} "
+      f"(signalbox holds {sb['scenario'].split(',')[1].strip()} and writes every fire durably; the peer holds {per_second} jobs in memory)")
 PY
