@@ -125,42 +125,12 @@ impl Store for PostgresStore {
         let firsts = ingest_plan::first_occurrences(writes);
         let mut tx = self.pool.begin().await?;
 
-        let mut written = HashSet::with_capacity(firsts.len());
-        for chunk in chunks::split(&firsts) {
-            let mut query = sqlx::query(batch::POSTGRES_UPSERT_EVENTS.get(chunk.len()))
-                .bind(now)
-                .bind(dedup_cutoff);
-            for w in chunk {
-                let e = &w.event;
-                query = query
-                    .bind(e.id.as_str())
-                    .bind(e.source.as_str())
-                    .bind(e.detail_type.as_str())
-                    .bind(e.time)
-                    .bind(e.body.as_str());
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                written.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-
-        let deliveries: Vec<_> = firsts
-            .iter()
+        let written = Self::upsert_events(&mut tx, &firsts, now, dedup_cutoff).await?;
+        let accepted: Vec<&EventWrite> = firsts
+            .into_iter()
             .filter(|w| written.contains(&w.event.id))
-            .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
             .collect();
-        for chunk in chunks::split(&deliveries) {
-            let mut query =
-                sqlx::query(batch::POSTGRES_INSERT_DELIVERIES.get(chunk.len())).bind(now);
-            for (event_id, d) in chunk {
-                query = query
-                    .bind(d.id.as_str())
-                    .bind(*event_id)
-                    .bind(d.rule.as_str())
-                    .bind(rows::to_i32(d.target, "target")?);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        Self::write_deliveries(&mut tx, &accepted, now).await?;
 
         tx.commit().await?;
         Ok(ingest_plan::outcomes(writes, |id| written.contains(id)))
@@ -514,10 +484,23 @@ impl PostgresStore {
         events: &[&EventWrite],
         now: Millis,
     ) -> Result<(), StoreError> {
+        Self::upsert_events(tx, events, now, Millis::MAX).await?;
+        Self::write_deliveries(tx, events, now).await
+    }
+
+    /// Upserts events; one accepted before `cutoff` is replaced. Returns the ids written
+    /// (inserted or replaced); the others were accepted at or after the cutoff.
+    async fn upsert_events(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        events: &[&EventWrite],
+        now: Millis,
+        cutoff: Millis,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut written = HashSet::with_capacity(events.len());
         for chunk in chunks::split(events) {
             let mut query = sqlx::query(batch::POSTGRES_UPSERT_EVENTS.get(chunk.len()))
                 .bind(now)
-                .bind(Millis::MAX);
+                .bind(cutoff);
             for w in chunk {
                 let e = &w.event;
                 query = query
@@ -527,8 +510,19 @@ impl PostgresStore {
                     .bind(e.time)
                     .bind(e.body.as_str());
             }
-            query.fetch_all(&mut **tx).await?;
+            for row in query.fetch_all(&mut **tx).await? {
+                written.insert(row.try_get::<String, _>(0)?);
+            }
         }
+        Ok(written)
+    }
+
+    /// The deliveries of `events`, due now.
+    async fn write_deliveries(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        events: &[&EventWrite],
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let deliveries: Vec<_> = events
             .iter()
             .flat_map(|w| w.deliveries.iter().map(move |d| (w.event.id.as_str(), d)))
