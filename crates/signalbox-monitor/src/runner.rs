@@ -275,17 +275,26 @@ async fn emit(
             let mut backoff = Duration::from_millis(100);
             while let Err(error) = states.save(&emission.check, &state, now).await {
                 tracing::warn!(check = %emission.check, %error, "check state not saved; retrying");
-                if stop.is_cancelled() {
+                if !wait_before_retry(&mut backoff, &stop).await {
                     break;
                 }
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
+}
+
+/// Sleeps `backoff` (doubling it, up to 10 s) unless `stop` is cancelled; false once it is, so
+/// the caller makes no further try.
+async fn wait_before_retry(backoff: &mut Duration, stop: &CancellationToken) -> bool {
+    if stop.is_cancelled() {
+        return false;
+    }
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(10));
+    true
 }
 
 /// Offers one event to the sink until it is accepted, the sink closes, or `stop` (after one
@@ -301,14 +310,9 @@ async fn emit_event(event: Event, sink: &dyn AlertSink, stop: &CancellationToken
             }
             Err(SinkError::Retry(error)) => {
                 tracing::warn!(check_event = %event.id, %error, "alert event not accepted; retrying");
-                if stop.is_cancelled() {
+                if !wait_before_retry(&mut backoff, stop).await {
                     break;
                 }
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
