@@ -221,6 +221,26 @@ impl<'a> Parser<'_, 'a> {
         }
     }
 
+    /// After an array element: true when another follows (`,` consumed), false at the closing
+    /// `]` (consumed, nesting depth restored).
+    #[inline]
+    fn next_element(&mut self) -> Result<bool, MatchError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+                Ok(true)
+            }
+            Some(b']') => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(self.fail("expected ',' or ']' in an array")),
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -360,18 +380,8 @@ impl<'a> Parser<'_, 'a> {
             // Nothing under here is emitted: only check the syntax.
             loop {
                 self.value(None, out)?;
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.skip_ws();
-                    }
-                    Some(b']') => {
-                        self.pos += 1;
-                        self.depth -= 1;
-                        return Ok(());
-                    }
-                    _ => return Err(self.fail("expected ',' or ']' in an array")),
+                if !self.next_element()? {
+                    return Ok(());
                 }
             }
         }
@@ -384,18 +394,8 @@ impl<'a> Parser<'_, 'a> {
             self.value(node, out)?;
             self.arrays.stack.pop();
             index += 1;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(self.fail("expected ',' or ']' in an array")),
+            if !self.next_element()? {
+                return Ok(());
             }
         }
     }
