@@ -13,6 +13,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The requested object does not exist.
     NotFound,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
     /// The request conflicts with the object's state.
     Conflict,
     /// The store could not be reached or failed.
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::ShuttingDown => "shutting_down",
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson | ErrorCode::InvalidEvent | ErrorCode::InvalidRequest => 400,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::StoreUnavailable | ErrorCode::ShuttingDown => 503,
             ErrorCode::Internal => 500,

@@ -71,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         // The handlers read the body as bytes and answer 413 themselves, in JSON.
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
