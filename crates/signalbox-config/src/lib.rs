@@ -32,6 +32,7 @@ mod diagnostic;
 pub mod input_template;
 mod load;
 mod model;
+pub mod monitor;
 pub mod schedule;
 mod substitute;
 mod tree;
@@ -54,6 +55,7 @@ pub use model::{
     Config, LogLevel, LogTarget, RuleConfig, ServerConfig, SqliteSynchronous, StoreConfig,
     TargetConfig, TargetKind, WebhookTarget,
 };
+pub use monitor::MonitorConfig;
 pub use schedule::{CompiledSchedule, QuietPeriodConfig, ScheduleConfig, ScheduleProblem};
 pub use substitute::{Env, ProcessEnv};
 pub use units::{ByteSize, ByteSizeError};

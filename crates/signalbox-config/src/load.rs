@@ -23,9 +23,10 @@ pub struct Loaded {
     pub origins: BTreeMap<String, Location>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 6] = [
+const TOP_LEVEL_KEYS: [&str; 7] = [
     "server",
     "store",
+    "monitor",
     "rules",
     "channels",
     "schedules",
@@ -105,6 +106,7 @@ fn config_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 struct Merged {
     server: Section,
     store: Section,
+    monitor: Section,
     rules: Vec<Entry>,
     channels: Vec<Entry>,
     schedules: Vec<Entry>,
@@ -204,11 +206,11 @@ fn merge_file(root: Node, merged: &mut Merged, diagnostics: &mut Vec<Diagnostic>
     };
     for entry in entries {
         match entry.key.as_str() {
-            "server" | "store" => {
-                let section = if entry.key == "server" {
-                    &mut merged.server
-                } else {
-                    &mut merged.store
+            "server" | "store" | "monitor" => {
+                let section = match entry.key.as_str() {
+                    "server" => &mut merged.server,
+                    "store" => &mut merged.store,
+                    _ => &mut merged.monitor,
                 };
                 merge_section(&entry.key, entry.key_loc, entry.value, section, diagnostics);
             }
@@ -292,7 +294,11 @@ fn typed(merged: &Merged, out: &mut Vec<Diagnostic>) -> (Config, BTreeMap<String
     let mut config = Config::default();
     let mut origins = BTreeMap::new();
 
-    for (name, section) in [("server", &merged.server), ("store", &merged.store)] {
+    for (name, section) in [
+        ("server", &merged.server),
+        ("store", &merged.store),
+        ("monitor", &merged.monitor),
+    ] {
         if let Some(loc) = &section.key_loc {
             origins.insert(name.to_owned(), loc.to_location());
         }
@@ -311,6 +317,11 @@ fn typed(merged: &Merged, out: &mut Vec<Diagnostic>) -> (Config, BTreeMap<String
     {
         validate::check_store(&store, &node, out);
         config.store = store;
+    }
+    if let Some(node) = merged.monitor.node()
+        && let Some(monitor) = typed_section(&node, "monitor", out)
+    {
+        config.monitor = monitor;
     }
 
     for entry in &merged.rules {

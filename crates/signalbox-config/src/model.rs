@@ -24,6 +24,8 @@ pub struct Config {
     pub schedules: BTreeMap<String, crate::schedule::ScheduleConfig>,
     /// Health checks by name (see `docs/checks.md`).
     pub checks: BTreeMap<String, crate::checks::CheckConfig>,
+    /// How the monitor runs the checks (see `docs/checks.md`).
+    pub monitor: crate::monitor::MonitorConfig,
 }
 
 /// `server:` — the HTTP listener and ingestion.
