@@ -33,11 +33,14 @@ pub mod input_template;
 mod load;
 mod model;
 pub mod monitor;
+pub mod report;
 pub mod schedule;
+pub mod sinks;
 mod substitute;
 mod tree;
 mod units;
 mod validate;
+pub mod watcher;
 
 use std::path::Path;
 
@@ -45,8 +48,10 @@ pub use channels::{
     ChannelConfig, ChannelType, DigestConfig, RateLimit, Secret, SmtpConfig, SmtpTls,
 };
 pub use checks::{
-    CheckCadence, CheckConfig, CheckProblem, CheckScheduleConfig, HttpProbeConfig,
-    MaintenanceConfig, MaintenanceWindow, ProbeKind, TcpProbeConfig,
+    ASSERTION_VARIABLES, CheckCadence, CheckConfig, CheckProblem, CheckScheduleConfig,
+    ClientCertConfig, DNS_RECORD_TYPES, DnsProbeConfig, DnsProtocol, HeartbeatConfig,
+    HttpProbeConfig, MaintenanceConfig, MaintenanceWindow, ProbeKind, ProbeType, TcpProbeConfig,
+    TlsProbeConfig, foreign_variables_message,
 };
 pub use diagnostic::{Diagnostic, Location};
 pub use input_template::{InputTemplate, InputTemplateError, InputValues};
@@ -56,7 +61,9 @@ pub use model::{
     TargetConfig, TargetKind, WebhookTarget,
 };
 pub use monitor::MonitorConfig;
+pub use report::{CHECK_REPORT_RULE_PREFIX, GLOBAL_REPORT_SET, ReportSet, report_sets};
 pub use schedule::{CompiledSchedule, QuietPeriodConfig, ScheduleConfig, ScheduleProblem};
+pub use sinks::{CloudWatchTarget, DatadogTarget, PutEventConfig};
 pub use substitute::{Env, ProcessEnv};
 pub use units::{ByteSize, ByteSizeError};
 

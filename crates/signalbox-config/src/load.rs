@@ -319,8 +319,10 @@ fn typed(merged: &Merged, out: &mut Vec<Diagnostic>) -> (Config, BTreeMap<String
         config.store = store;
     }
     if let Some(node) = merged.monitor.node()
-        && let Some(monitor) = typed_section(&node, "monitor", out)
+        && let Some(mut monitor) =
+            typed_section::<crate::monitor::MonitorConfig>(&node, "monitor", out)
     {
+        crate::report::check_monitor_report(&mut monitor, &node, out);
         config.monitor = monitor;
     }
 

@@ -162,8 +162,8 @@ impl RuleConfig {
     }
 }
 
-/// One entry of a rule's `targets:` list: exactly one kind key (`webhook:` or `log:`) plus
-/// the retry settings common to all kinds.
+/// One entry of a rule's `targets:` list: exactly one kind key (`webhook:`, `log:`, `notify:`,
+/// `datadog:`, `cloudwatch:`) plus the retry settings common to all kinds.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
@@ -176,6 +176,12 @@ pub struct TargetConfig {
     /// Send a notification through the named channel (`channels.<name>`).
     #[serde(default)]
     pub notify: Option<String>,
+    /// Send metrics (check results) or events to Datadog.
+    #[serde(default)]
+    pub datadog: Option<crate::sinks::DatadogTarget>,
+    /// Send metrics (check results) to CloudWatch or events to EventBridge.
+    #[serde(default)]
+    pub cloudwatch: Option<crate::sinks::CloudWatchTarget>,
     /// notify: a minijinja template for the title; a default per event kind when absent.
     #[serde(default)]
     pub title: Option<String>,
@@ -220,6 +226,8 @@ impl Default for TargetConfig {
             webhook: None,
             log: None,
             notify: None,
+            datadog: None,
+            cloudwatch: None,
             title: None,
             message: None,
             dedup_key: None,
@@ -244,6 +252,10 @@ pub enum TargetKind<'a> {
     Log(&'a LogTarget),
     /// `notify: <channel>`; the notify options are the target's `title`, `message`, `digest`.
     Notify(&'a str),
+    /// `datadog:`
+    Datadog(&'a crate::sinks::DatadogTarget),
+    /// `cloudwatch:`
+    CloudWatch(&'a crate::sinks::CloudWatchTarget),
 }
 
 /// Stands in for the kind of a hand-built target that has none, so `kind()` needs no panic.
@@ -260,7 +272,11 @@ impl TargetConfig {
             (Some(webhook), _, _) => TargetKind::Webhook(webhook),
             (None, Some(log), _) => TargetKind::Log(log),
             (None, None, Some(channel)) => TargetKind::Notify(channel),
-            (None, None, None) => TargetKind::Log(&DEFAULT_LOG_TARGET),
+            (None, None, None) => match (&self.datadog, &self.cloudwatch) {
+                (Some(datadog), _) => TargetKind::Datadog(datadog),
+                (None, Some(cloudwatch)) => TargetKind::CloudWatch(cloudwatch),
+                (None, None) => TargetKind::Log(&DEFAULT_LOG_TARGET),
+            },
         }
     }
 }

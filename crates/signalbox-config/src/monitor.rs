@@ -23,6 +23,16 @@ pub struct MonitorConfig {
     /// instance's checks move to the others within this time.
     #[serde(with = "duration")]
     pub lease_ttl: Duration,
+    /// Where every check's run results are reported (targets as a rule's); a check opts out
+    /// with `report_global: false` (see `docs/checks.md`, "Reporting results").
+    pub report: Vec<crate::model::TargetConfig>,
+    /// `report` gets many results per event (`Check Results`); `false`: one event per run.
+    pub report_batch: bool,
+    /// Longest a result waits before its batch is sent.
+    #[serde(with = "duration")]
+    pub report_flush: Duration,
+    /// Most results in one `Check Results` event; a full batch is sent at once.
+    pub report_max_batch: usize,
 }
 
 impl Default for MonitorConfig {
@@ -31,6 +41,10 @@ impl Default for MonitorConfig {
             endpoint_dirs: Vec::new(),
             max_lag: Duration::from_secs(5),
             lease_ttl: Duration::from_secs(10),
+            report: Vec::new(),
+            report_batch: true,
+            report_flush: Duration::from_secs(1),
+            report_max_batch: 500,
         }
     }
 }

@@ -119,6 +119,12 @@ pub(crate) fn check_rule(name: &str, rule: &RuleConfig, node: &Node, out: &mut V
             "rule names starting with \"schedule:\" are reserved for schedules' own targets",
         );
     }
+    if name.starts_with(crate::report::CHECK_REPORT_RULE_PREFIX) {
+        check.report(
+            &[],
+            "rule names starting with \"check-report:\" are reserved for checks' report targets",
+        );
+    }
     match &rule.pattern {
         Some(_) if rule.is_echo_form() => check.report(
             &["pattern"],
@@ -195,17 +201,22 @@ pub(crate) fn check_target(
         node,
         context: match rule.strip_prefix(crate::schedule::SCHEDULE_RULE_PREFIX) {
             Some(schedule) => format!("target {} of schedule \"{schedule}\"", index + 1),
-            None => format!("target {} of rule \"{rule}\"", index + 1),
+            None => match crate::report::report_owner(rule) {
+                Some(owner) => format!("report target {} of {owner}", index + 1),
+                None => format!("target {} of rule \"{rule}\"", index + 1),
+            },
         },
         out,
     };
     let kinds = usize::from(target.webhook.is_some())
         + usize::from(target.log.is_some())
-        + usize::from(target.notify.is_some());
+        + usize::from(target.notify.is_some())
+        + usize::from(target.datadog.is_some())
+        + usize::from(target.cloudwatch.is_some());
     if kinds != 1 {
         // Phrased as a sentence of its own: the usual "context: problem" reads badly here.
         let message = format!(
-            "{} must have exactly one of webhook, log, notify",
+            "{} must have exactly one of webhook, log, notify, datadog, cloudwatch",
             check.context
         );
         check
@@ -232,6 +243,16 @@ pub(crate) fn check_target(
             check.report(&path, message);
         }
     }
+    if let Some(datadog) = &target.datadog {
+        for (field, message) in crate::sinks::datadog_problems(datadog) {
+            check.report(&["datadog", field], message);
+        }
+    }
+    if let Some(cloudwatch) = &target.cloudwatch {
+        for (field, message) in crate::sinks::cloudwatch_problems(cloudwatch) {
+            check.report(&["cloudwatch", field], message);
+        }
+    }
     if let Some(log) = &target.log
         && let Some(message) = &log.message
         && let Err(error) = check_template(message)
@@ -245,6 +266,21 @@ pub(crate) fn check_target(
 /// `input_paths`/`input_template`: compiled here so a bad path or placeholder is reported at
 /// its place; they replace a webhook's `body` or a log's `message`, so both at once is an error.
 fn check_input_template(target: &TargetConfig, check: &mut Checker<'_>) {
+    // Sinks send a fixed, documented shape; a template would be silently ignored.
+    if (target.datadog.is_some() || target.cloudwatch.is_some())
+        && (target.input_template.is_some() || !target.input_paths.is_empty())
+    {
+        let key = if target.input_template.is_some() {
+            "input_template"
+        } else {
+            "input_paths"
+        };
+        check.report(
+            &[key],
+            format_args!("`{key}` is not used by datadog and cloudwatch targets"),
+        );
+        return;
+    }
     let Some(template) = &target.input_template else {
         if !target.input_paths.is_empty() {
             check.report(

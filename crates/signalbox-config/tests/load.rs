@@ -661,12 +661,12 @@ rules:
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert_eq!(
         errors[0].message,
-        "target 2 of rule \"x\" must have exactly one of webhook, log, notify"
+        "target 2 of rule \"x\" must have exactly one of webhook, log, notify, datadog, cloudwatch"
     );
     assert_eq!(at(&errors[0]), (7, 9));
     assert_eq!(
         errors[1].message,
-        "target 3 of rule \"x\" must have exactly one of webhook, log, notify"
+        "target 3 of rule \"x\" must have exactly one of webhook, log, notify, datadog, cloudwatch"
     );
 }
 

@@ -39,3 +39,28 @@ pub const CHECK_UP: &str = "signalbox_check_up";
 pub const CHECK_DURATION: &str = "signalbox_check_duration_seconds";
 /// Seconds from a check's scheduled time to the start of its run (label `check`).
 pub const CHECK_LAG: &str = "signalbox_check_lag_seconds";
+/// Heartbeat pings received (labels `check`, `signal`: `success`, `start` or `fail`).
+pub const HEARTBEAT_PINGS: &str = "signalbox_heartbeat_pings_total";
+/// Watcher endpoint files skipped because they do not load (label `file`); counted once per
+/// version of the file's text.
+pub const WATCHER_FILE_ERRORS: &str = "signalbox_watcher_file_errors_total";
+/// Endpoints loaded from `monitor.endpoint_dirs`.
+pub const WATCHER_ENDPOINTS: &str = "signalbox_watcher_endpoints";
+/// Check partitions this instance holds leases on (its share of the checks).
+pub const MONITOR_PARTITIONS: &str = "signalbox_monitor_partitions";
+/// Check partitions taken over from another instance whose lease had expired.
+pub const MONITOR_PARTITION_TAKEOVERS: &str = "signalbox_monitor_partition_takeovers_total";
+/// The largest start lag (start time − scheduled time) of this instance's check runs over the
+/// last 10 seconds, in seconds.
+pub const MONITOR_LAG: &str = "signalbox_monitor_lag_seconds";
+/// 1 while this instance is behind schedule (more than 1% of its runs later than
+/// `monitor.max_lag` over the last 10 seconds), else 0.
+pub const MONITOR_BEHIND: &str = "signalbox_monitor_behind_schedule";
+/// Check runs failed by one of the check's `assert:` expressions (label `check`); runs failed
+/// by the default rule (no `assert:`: a non-2xx status, no connection) are not counted.
+pub const CHECK_ASSERTION_FAILURES: &str = "signalbox_check_assertion_failures_total";
+/// Check results handed to ingest in report events (`Check Results` / `Check Result`).
+pub const CHECK_RESULTS_REPORTED: &str = "signalbox_check_results_reported_total";
+/// Check results not reported (label `reason`: `queue_full` when the reporter was behind and
+/// a run did not wait for it, `ingest` when ingest refused the event after retries).
+pub const CHECK_RESULTS_DROPPED: &str = "signalbox_check_results_dropped_total";

@@ -1,7 +1,7 @@
 //! The router: compiled rules and their built targets. Turns an event into the deliveries it owes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use signalbox_config::{Config, TargetConfig};
@@ -42,6 +42,7 @@ impl RouterError {
 }
 
 /// A built target with its retry policy.
+#[derive(Clone)]
 pub struct TargetEntry {
     /// The runnable target.
     pub target: Arc<dyn Target>,
@@ -71,6 +72,81 @@ pub struct Router {
     matched: Vec<usize>,
     rules: Vec<RuleEntry>,
     by_name: HashMap<String, usize>,
+    dynamic: Option<Arc<DynamicReports>>,
+}
+
+/// Report sets whose targets change while the router runs (the watcher's endpoint files, read
+/// again when they change): set id → targets, replaced as a whole. Their results events are
+/// routed by `detail.report` like the config's report sets, and their deliveries are filed
+/// under the same `check-report:<set>` rule names, so the dispatcher finds them by name; a set
+/// removed before its delivery is attempted makes it dead ("config changed"), as for a config
+/// rule.
+#[derive(Default)]
+pub struct DynamicReports {
+    sets: RwLock<HashMap<String, Arc<Vec<TargetEntry>>>>,
+}
+
+impl std::fmt::Debug for DynamicReports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sets = self.sets.read().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("DynamicReports")
+            .field("sets", &sets)
+            .finish()
+    }
+}
+
+impl DynamicReports {
+    /// Builds every set of `sets` (id, targets) and makes them the only ones. A set with a
+    /// target that cannot be built is left out; every such error is returned.
+    pub fn replace(
+        &self,
+        sets: &[(String, Vec<TargetConfig>)],
+        ctx: &BuildContext,
+    ) -> Vec<RouterError> {
+        let mut built = HashMap::with_capacity(sets.len());
+        let mut errors = Vec::new();
+        for (id, targets) in sets {
+            let rule_name = signalbox_config::report::report_rule_name(id);
+            let mut entries = Vec::with_capacity(targets.len());
+            let before = errors.len();
+            for (i, t) in targets.iter().enumerate() {
+                match signalbox_targets::build(&rule_name, i, t, ctx) {
+                    Ok(target) => entries.push(TargetEntry {
+                        target,
+                        policy: policy_of(t),
+                    }),
+                    Err(e) => errors.push(RouterError::Target(e)),
+                }
+            }
+            if errors.len() == before {
+                built.insert(id.clone(), Arc::new(entries));
+            }
+        }
+        match self.sets.write() {
+            Ok(mut sets) => *sets = built,
+            Err(poisoned) => *poisoned.into_inner() = built,
+        }
+        errors
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Vec<TargetEntry>>> {
+        match self.sets.read() {
+            Ok(sets) => sets.get(id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(id).cloned(),
+        }
+    }
+}
+
+/// The report set a results event is for (`detail.report` of a `signalbox.check`
+/// `Check Result` / `Check Results` event).
+fn report_set_of(event: &Value) -> Option<&str> {
+    if event.get("source")?.as_str()? != "signalbox.check" {
+        return None;
+    }
+    match event.get("detail-type")?.as_str()? {
+        "Check Result" | "Check Results" => event.get("detail")?.get("report")?.as_str(),
+        _ => None,
+    }
 }
 
 impl Router {
@@ -151,6 +227,29 @@ impl Router {
                 constraints: None,
             });
         }
+        // Each report set's targets (a check's `report:`, `monitor.report:`) under a reserved
+        // rule that matches the monitor's results events for that set, so results are
+        // delivered, retried and dead-lettered like any event.
+        for set in signalbox_config::report_sets(config) {
+            let rule_name = set.rule_name();
+            let mut targets = Vec::with_capacity(set.targets.len());
+            for (i, t) in set.targets.iter().enumerate() {
+                match signalbox_targets::build(&rule_name, i, t, ctx) {
+                    Ok(target) => targets.push(TargetEntry {
+                        target,
+                        policy: policy_of(t),
+                    }),
+                    Err(e) => errors.push(RouterError::Target(e)),
+                }
+            }
+            patterns.push((rule_name.clone(), report_pattern(set.id)));
+            matched.push(rules.len());
+            rules.push(RuleEntry {
+                name: rule_name,
+                targets,
+                constraints: None,
+            });
+        }
         let matcher = match signalbox_rules::compile(&patterns) {
             Ok(m) => Some(m),
             Err(es) => {
@@ -170,10 +269,18 @@ impl Router {
                     matched,
                     rules,
                     by_name,
+                    dynamic: None,
                 })
             }
             _ => Err(errors),
         }
+    }
+
+    /// This router, also routing results events to `dynamic`'s report sets (a set the config
+    /// also has keeps the config's targets).
+    pub fn with_dynamic_reports(mut self, dynamic: Arc<DynamicReports>) -> Router {
+        self.dynamic = Some(dynamic);
+        self
     }
 
     /// The deliveries `event` (EventBridge shape) owes: one per target of each matching rule,
@@ -187,6 +294,22 @@ impl Router {
                     rule: rule.name.to_owned(),
                     target: i as u32,
                 });
+            }
+        }
+        if let Some(dynamic) = &self.dynamic
+            && let Some(id) = report_set_of(event)
+        {
+            let rule = signalbox_config::report::report_rule_name(id);
+            if !self.by_name.contains_key(&rule)
+                && let Some(targets) = dynamic.get(id)
+            {
+                for i in 0..targets.len() {
+                    out.push(NewDelivery {
+                        id: signalbox_core::ids::new_id(),
+                        rule: rule.clone(),
+                        target: i as u32,
+                    });
+                }
             }
         }
         out
@@ -223,18 +346,23 @@ impl Router {
             .collect()
     }
 
-    /// The target a delivery was created for, if the rule and target still exist.
-    pub fn target(&self, rule: &str, index: u32) -> Option<&TargetEntry> {
-        let r = &self.rules[*self.by_name.get(rule)?];
-        r.targets.get(index as usize)
+    /// The target a delivery was created for, if the rule and target still exist (a dynamic
+    /// report set's as it is now).
+    pub fn target(&self, rule: &str, index: u32) -> Option<TargetEntry> {
+        if let Some(&i) = self.by_name.get(rule) {
+            return self.rules[i].targets.get(index as usize).cloned();
+        }
+        let id = rule.strip_prefix(signalbox_config::CHECK_REPORT_RULE_PREFIX)?;
+        self.dynamic.as_ref()?.get(id)?.get(index as usize).cloned()
     }
 
     /// Number of rules loaded (enabled or not).
     pub fn rule_count(&self) -> usize {
         let prefix = signalbox_config::schedule::SCHEDULE_RULE_PREFIX;
+        let report = signalbox_config::CHECK_REPORT_RULE_PREFIX;
         self.rules
             .iter()
-            .filter(|r| !r.name.starts_with(prefix))
+            .filter(|r| !r.name.starts_with(prefix) && !r.name.starts_with(report))
             .count()
     }
 }
@@ -247,11 +375,153 @@ pub fn schedule_rule_name(schedule: &str) -> String {
     )
 }
 
+/// What the reserved rule of report set `id` matches: the monitor's results events for it,
+/// batched (`Check Results`) or one per run (`Check Result`), told apart by `detail.report`.
+pub fn report_pattern(id: &str) -> Value {
+    serde_json::json!({
+        "source": ["signalbox.check"],
+        "detail-type": ["Check Results", "Check Result"],
+        "detail": { "report": [id] },
+    })
+}
+
 fn policy_of(t: &TargetConfig) -> RetryPolicy {
     RetryPolicy {
         max_attempts: t.max_attempts.max(1),
         max_age: t.max_age,
         initial_backoff: t.initial_backoff,
         max_backoff: t.max_backoff,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn report_sets_get_reserved_rules_matching_their_results_events() {
+        let yaml = r#"
+monitor:
+  report:
+    - log: {}
+checks:
+  api:
+    tcp: { host: x, port: 1 }
+    schedule: { every: 1s }
+    report:
+      - log: {}
+      - log: { level: warn }
+"#;
+        let config = signalbox_config::load_str(yaml, Path::new("c.yaml"))
+            .expect("loads")
+            .config;
+        let router = Router::build(&config, &BuildContext::new().unwrap()).unwrap();
+        assert_eq!(router.rule_count(), 0, "reserved rules are not counted");
+        let routed = |report: &str, detail_type: &str| {
+            let event = json!({
+                "source": "signalbox.check", "detail-type": detail_type,
+                "detail": {"report": report, "results": []}
+            });
+            router
+                .route(&event)
+                .into_iter()
+                .map(|d| (d.rule, d.target))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            routed("*", "Check Results"),
+            [("check-report:*".to_owned(), 0)]
+        );
+        assert_eq!(
+            routed("api", "Check Result"),
+            [
+                ("check-report:api".to_owned(), 0),
+                ("check-report:api".to_owned(), 1)
+            ]
+        );
+        assert!(routed("db", "Check Results").is_empty());
+        assert!(routed("*", "Check Failed").is_empty());
+        assert!(router.target("check-report:api", 1).is_some());
+    }
+}
+
+#[cfg(test)]
+mod dynamic_report_tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn log_target() -> TargetConfig {
+        serde_json::from_value(json!({"log": {}})).unwrap()
+    }
+
+    #[test]
+    fn dynamic_report_sets_are_routed_and_replaced_at_runtime() {
+        let yaml = "checks:\n  api:\n    tcp: { host: x, port: 1 }\n    schedule: { every: 1s }\n    report:\n      - log: {}\n";
+        let config = signalbox_config::load_str(yaml, Path::new("c.yaml"))
+            .expect("loads")
+            .config;
+        let ctx = BuildContext::new().unwrap();
+        let dynamic = Arc::new(DynamicReports::default());
+        let router = Router::build(&config, &ctx)
+            .unwrap()
+            .with_dynamic_reports(dynamic.clone());
+        let routed = |report: &str| {
+            let event = json!({
+                "source": "signalbox.check", "detail-type": "Check Result",
+                "detail": {"report": report, "check": report}
+            });
+            router
+                .route(&event)
+                .into_iter()
+                .map(|d| (d.rule, d.target))
+                .collect::<Vec<_>>()
+        };
+        assert!(routed("w").is_empty(), "no dynamic set yet");
+        let errors = dynamic.replace(
+            &[
+                ("w".to_owned(), vec![log_target(), log_target()]),
+                // The config's set keeps the config's targets.
+                ("api".to_owned(), vec![log_target(), log_target()]),
+            ],
+            &ctx,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(
+            routed("w"),
+            [
+                ("check-report:w".to_owned(), 0),
+                ("check-report:w".to_owned(), 1)
+            ]
+        );
+        assert_eq!(routed("api"), [("check-report:api".to_owned(), 0)]);
+        assert!(router.target("check-report:w", 1).is_some());
+        assert!(router.target("check-report:w", 2).is_none());
+        // Other events are not results of a set.
+        let failed = json!({"source": "signalbox.check", "detail-type": "Check Failed", "detail": {"report": "w"}});
+        assert!(router.route(&failed).is_empty());
+
+        // A bad target leaves its set out; the others replace what was there.
+        let bad: TargetConfig =
+            serde_json::from_value(json!({"webhook": {"url": "not a url"}})).unwrap();
+        let errors = dynamic.replace(
+            &[
+                ("v".to_owned(), vec![log_target()]),
+                ("x".to_owned(), vec![bad]),
+            ],
+            &ctx,
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].rule(), "check-report:x");
+        assert!(routed("w").is_empty(), "replaced");
+        assert!(router.target("check-report:w", 0).is_none());
+        assert_eq!(routed("v").len(), 1);
+        assert!(routed("x").is_empty());
     }
 }

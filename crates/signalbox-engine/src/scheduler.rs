@@ -4,10 +4,12 @@
 //!   (`ceil(schedules / live instances)` plus a little slack) through leases, renews them every
 //!   third of the lease, gives back what exceeds its share, and releases all on a stop. A dead
 //!   instance's schedules are claimed by the others once its leases expire.
-//! - **Firing.** Due times sit in a min-heap; the loop sleeps until the earliest, prepares the
-//!   due fires in chunks and hands them to a committer task, which writes what has queued up in
-//!   one store transaction ([`Store::fire`]) that also checks the lease, the schedule's version
-//!   and pause, while the loop prepares the next chunk. `(schedule, scheduled_time)` is the
+//! - **Firing.** Due times sit in a min-heap; the loop sleeps until one second (the look-ahead)
+//!   before the earliest, prepares the fires due within the look-ahead in chunks and hands them
+//!   to a committer task, which writes what has queued up in one store transaction
+//!   ([`Store::fire`]) that also checks the lease, the schedule's version and pause, while the
+//!   loop prepares the next chunk. A fire written ahead takes effect at its time (its event is
+//!   accepted as of then, its deliveries fall due then). `(schedule, scheduled_time)` is the
 //!   primary key of the fire, so even two owners at once cannot fire twice.
 //! - **Upkeep** (heartbeat, renewal in chunks, claims) runs in a task beside the loop and
 //!   reports through a channel, so fires never wait behind it.
@@ -174,6 +176,13 @@ const CLAIM_CHUNK: u32 = 1_000;
 const FIRE_CHUNK: usize = 1_000;
 /// Most fires the committer groups into one transaction.
 const MAX_GROUP: usize = 10_000;
+/// How long before its time a fire is written. A fire is recorded early, with its event
+/// accepted as of its scheduled time and its deliveries due then, so that a second in which
+/// thousands of schedules fall due is committed before that second starts instead of during
+/// it. Exactly-once does not depend on it (the `(schedule, time)` key does); a pause, a
+/// replacement or a deletion withdraws the fires recorded ahead (see
+/// `Store::set_schedule_paused`).
+const LOOKAHEAD_MS: Millis = 1_000;
 
 /// The scheduler task.
 pub struct Scheduler {
@@ -302,7 +311,7 @@ impl Scheduler {
         );
         loop {
             let sleep = self.heap.peek().map(|Reverse((at, _, _))| {
-                let wait = at.saturating_sub(now_ms()).max(0);
+                let wait = (at - LOOKAHEAD_MS).saturating_sub(now_ms()).max(0);
                 tokio::time::sleep(Duration::from_millis(wait as u64))
             });
             tokio::select! {
@@ -400,12 +409,12 @@ impl Scheduler {
         }
     }
 
-    /// Fires every due time (one transaction per `max_batch`).
+    /// Fires every time due within the look-ahead (one transaction per `max_batch`).
     async fn fire_due(&mut self) {
-        let now = now_ms();
+        let horizon = now_ms() + LOOKAHEAD_MS;
         let mut due = Vec::new();
         while let Some(Reverse((at, _, _))) = self.heap.peek() {
-            if *at > now || due.len() >= self.opts.max_batch {
+            if *at > horizon || due.len() >= self.opts.max_batch {
                 break;
             }
             let Some(Reverse((at, generation, name))) = self.heap.pop() else {
@@ -454,7 +463,9 @@ impl Scheduler {
                 let (kind, event) = if is_suppressed(&spec.quiet_periods, scheduled) {
                     (FireKind::Suppressed, None)
                 } else {
-                    let event = fire_event(&d.name, scheduled, fired_at, d.catch_up, false);
+                    // A fire written ahead takes effect at its time.
+                    let effective = fired_at.max(scheduled);
+                    let event = fire_event(&d.name, scheduled, effective, d.catch_up, false);
                     let mut write = prepare(&self.router, event);
                     write
                         .deliveries

@@ -34,7 +34,7 @@ pub fn offset_ms(name: &str, period_ms: i64) -> i64 {
 }
 
 /// FNV-1a 64: stable across builds and platforms (std's hasher is not promised to be).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         hash ^= u64::from(*b);

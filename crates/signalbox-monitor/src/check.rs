@@ -10,7 +10,7 @@ use signalbox_schedule::chrono::{DateTime, Utc};
 use crate::alert::Thresholds;
 use crate::assertion::{AssertionFailure, Assertions};
 use crate::extract::Extracts;
-use crate::probe::{HttpClients, HttpProbe, Probe, ProbeResult, TcpProbe};
+use crate::probe::{DnsProbe, HttpClients, HttpProbe, Probe, ProbeResult, TcpProbe, TlsProbe};
 
 /// Why a check could not be built. A loaded config never produces one; it guards hand-built
 /// configs (and the API, later).
@@ -27,7 +27,8 @@ pub struct MonitorError {
 pub struct CompiledCheck {
     /// The check's name (`detail.check` of its events).
     pub name: String,
-    /// What it points at: the URL or `host:port`.
+    /// What it points at: the URL, `host:port`, `dns://…` or `tls://…`
+    /// ([`CheckConfig::target`]).
     pub target: String,
     /// When it runs.
     pub cadence: CheckCadence,
@@ -38,6 +39,8 @@ pub struct CompiledCheck {
     probe: Arc<dyn Probe>,
     assertions: Assertions,
     extracts: Extracts,
+    /// What it was built from, to tell a changed check from an unchanged one on a reload.
+    source: (CheckConfig, String),
 }
 
 impl std::fmt::Debug for CompiledCheck {
@@ -102,17 +105,37 @@ impl CompiledCheck {
                         .join("; "),
                 )
             })?;
-        let (probe, http): (Arc<dyn Probe>, bool) = match config.probe() {
-            Some(ProbeKind::Http(http)) => (
-                Arc::new(HttpProbe::new(http, clients).map_err(error)?),
-                true,
-            ),
-            Some(ProbeKind::Tcp(tcp)) => (Arc::new(TcpProbe::new(tcp)), false),
-            None => return Err(error("a check needs a probe: `http` or `tcp`".into())),
+        let Some(kind) = config.probe() else {
+            return Err(error(
+                "a check needs a probe: `http`, `tcp`, `dns`, `tls` or `heartbeat`".into(),
+            ));
+        };
+        let built = |e: crate::probe::ProbeError| error(e.to_string());
+        // Built once here: a check with its own TLS settings gets its own client, not one per run.
+        let probe: Arc<dyn Probe> = match kind {
+            ProbeKind::Http(http) => Arc::new(HttpProbe::new(http, clients).map_err(built)?),
+            ProbeKind::Tcp(tcp) => Arc::new(TcpProbe::new(tcp)),
+            ProbeKind::Dns(dns) => Arc::new(DnsProbe::new(dns).map_err(built)?),
+            ProbeKind::Tls(tls) => {
+                Arc::new(TlsProbe::new(tls, clients.tls_verifier()).map_err(built)?)
+            }
+            ProbeKind::Heartbeat(heartbeat) => {
+                let store = clients.heartbeat_store().cloned().ok_or_else(|| {
+                    error("a heartbeat check needs the store its pings are written to".into())
+                })?;
+                Arc::new(
+                    crate::heartbeat::HeartbeatProbe::new(name, heartbeat, default_tz, store)
+                        .map_err(error)?,
+                )
+            }
         };
         Ok(CompiledCheck {
             name: name.to_owned(),
-            target: config.target(),
+            target: match kind {
+                // Where the job pings: the check's own name is part of it.
+                ProbeKind::Heartbeat(_) => format!("/v1/heartbeats/{name}"),
+                _ => config.target(),
+            },
             cadence,
             thresholds: Thresholds {
                 failure: config.failure_threshold,
@@ -121,9 +144,34 @@ impl CompiledCheck {
             },
             maintenance,
             probe,
-            assertions: Assertions::compile(&config.assert, http).map_err(error)?,
+            assertions: Assertions::compile(&config.assert, kind.probe_type()).map_err(error)?,
             extracts: Extracts::compile(&config.extract).map_err(error)?,
+            source: (config.clone(), default_tz.to_owned()),
         })
+    }
+
+    /// The config it was built from (the reporter reads its `report` settings).
+    pub fn config(&self) -> &CheckConfig {
+        &self.source.0
+    }
+
+    /// Whether `other` was built from the same config (and default zone): a reload keeps such
+    /// a check running as it is, and restarts a changed one.
+    pub fn same_definition(&self, other: &CompiledCheck) -> bool {
+        self.source == other.source
+    }
+
+    /// `config` built with another probe: tests drive the loop with probes they control.
+    #[cfg(test)]
+    pub(crate) fn with_probe(
+        name: &str,
+        config: &CheckConfig,
+        probe: Arc<dyn Probe>,
+    ) -> CompiledCheck {
+        let clients = HttpClients::new().expect("http clients");
+        let mut check = CompiledCheck::build(name, config, "UTC", &clients).expect("valid check");
+        check.probe = probe;
+        check
     }
 
     /// Whether a run scheduled at `at_ms` falls in a maintenance window.

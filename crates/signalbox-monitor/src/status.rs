@@ -30,7 +30,7 @@ impl CheckStatus {
     pub fn to_json(&self, name: &str) -> Value {
         let last_run = self.last_run.as_ref().map(|(at, outcome)| {
             let failure = outcome.failure.as_ref();
-            json!({
+            let mut run = json!({
                 "at": millis_to_rfc3339(*at),
                 "success": outcome.success(),
                 "status": outcome.result.status,
@@ -39,7 +39,11 @@ impl CheckStatus {
                 "reason": failure.map(|f| f.reason.clone()),
                 "error": outcome.result.error,
                 "extracts": Value::Object(outcome.extracts.clone()),
-            })
+            });
+            if let Value::Object(fields) = &mut run {
+                fields.extend(outcome.result.kind_fields());
+            }
+            run
         });
         json!({
             "name": name,
@@ -64,6 +68,13 @@ impl CheckStatuses {
     pub fn set(&self, name: &str, status: CheckStatus) {
         if let Ok(mut map) = self.0.lock() {
             map.insert(name.to_owned(), status);
+        }
+    }
+
+    /// Forgets a check that no longer exists.
+    pub fn remove(&self, name: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(name);
         }
     }
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub schedule_timezone: String,
     /// Health checks' state, for `GET /v1/checks`.
     pub checks: signalbox_monitor::CheckStatuses,
+    /// Which checks are heartbeats, for the ping routes.
+    pub heartbeats: signalbox_monitor::HeartbeatNames,
 }
 
 /// All routes.
@@ -67,6 +69,20 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/schedules/{name}/fire", post(api::schedules::fire))
         .route("/v1/checks", get(api::checks::list))
         .route("/v1/checks/{name}", get(api::checks::get_one))
+        // Pings accept GET and HEAD too, as healthchecks.io does: `curl URL` and agents that
+        // only GET can ping.
+        .route(
+            "/v1/heartbeats/{name}",
+            post(api::heartbeats::success).get(api::heartbeats::success),
+        )
+        .route(
+            "/v1/heartbeats/{name}/start",
+            post(api::heartbeats::start).get(api::heartbeats::start),
+        )
+        .route(
+            "/v1/heartbeats/{name}/fail",
+            post(api::heartbeats::fail).get(api::heartbeats::fail),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -8,9 +8,11 @@
 use async_trait::async_trait;
 use signalbox_core::time::Millis;
 
+pub mod check_leases;
 pub mod check_states;
 mod chunks;
 mod due;
+mod heartbeats;
 mod ingest_plan;
 mod jobs;
 mod postgres;
@@ -19,7 +21,11 @@ pub mod schedules;
 mod sql;
 mod sqlite;
 
+pub use check_leases::{
+    CHECK_PARTITIONS, ClaimedPartition, ConfirmationRequest, ConfirmationRow, MonitorCensus,
+};
 pub use check_states::CheckStateRow;
+pub use heartbeats::{HeartbeatRow, HeartbeatSignal, MAX_FAIL_BODY};
 pub use postgres::PostgresStore;
 pub use schedules::{
     ClaimedSchedule, ConfigSchedule, DeleteScheduleOutcome, FireKind, FireOutcome, FireRecord,
@@ -382,6 +388,94 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes one check's alert state, replacing what was stored.
     async fn save_check_state(&self, row: &CheckStateRow) -> Result<(), StoreError>;
+
+    /// Says monitor instance `owner` is alive until `until` (and whether it is `yielding`
+    /// work because it is behind schedule), and counts live instances (`owner` included),
+    /// check partitions and the earliest expiry of another instance's lease.
+    async fn monitor_heartbeat(
+        &self,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+        yielding: bool,
+    ) -> Result<MonitorCensus, StoreError>;
+
+    /// Leases up to `limit` check partitions whose lease has expired (or never existed) to
+    /// `owner` until `lease_until`, those free longest first. Two concurrent callers never get
+    /// the same partition.
+    async fn claim_check_partitions(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<ClaimedPartition>, StoreError>;
+
+    /// Extends `owner`'s still valid partition leases to `lease_until` and returns those
+    /// partitions, sorted. An expired lease is not renewed (another instance may have run its
+    /// checks meanwhile): it must be claimed again.
+    async fn renew_check_partitions(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<u32>, StoreError>;
+
+    /// Gives up `owner`'s leases on `partitions`, or on all of them (and its monitor
+    /// heartbeat) when `partitions` is None.
+    async fn release_check_partitions(
+        &self,
+        owner: &str,
+        partitions: Option<&[u32]>,
+    ) -> Result<(), StoreError>;
+
+    /// Asks other instances to probe `check` once (`confirm: 1`): a request `id` from
+    /// `requester` at `now`.
+    async fn request_check_confirmation(
+        &self,
+        id: &str,
+        check: &str,
+        requester: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Takes up to `limit` unanswered requests of other instances, no older than `max_age`,
+    /// that nobody took in the last 30 s, oldest first. Two concurrent callers never get the
+    /// same request. Forgets requests older than an hour.
+    async fn claim_check_confirmations(
+        &self,
+        owner: &str,
+        now: Millis,
+        max_age: Millis,
+        limit: u32,
+    ) -> Result<Vec<ConfirmationRequest>, StoreError>;
+
+    /// Answers a request `owner` took; false when it did not take it or it was answered.
+    async fn answer_check_confirmation(
+        &self,
+        id: &str,
+        owner: &str,
+        success: bool,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// A request and its answer, if any.
+    async fn check_confirmation(&self, id: &str) -> Result<Option<ConfirmationRow>, StoreError>;
+
+    /// Records a heartbeat ping for check `name` at `now` and returns the row as it is now:
+    /// the signal's own time is set, `last_kind`/`last_signal_at` become this signal, `pings`
+    /// counts it. A `Fail` keeps `body` (clipped to [`MAX_FAIL_BODY`]) as `last_fail_body`;
+    /// other signals ignore `body`. The first ping creates the row.
+    async fn record_heartbeat(
+        &self,
+        name: &str,
+        signal: HeartbeatSignal,
+        body: Option<&str>,
+        now: Millis,
+    ) -> Result<HeartbeatRow, StoreError>;
+
+    /// The pings of heartbeat check `name`; None before its first ping.
+    async fn heartbeat(&self, name: &str) -> Result<Option<HeartbeatRow>, StoreError>;
 }
 
 /// Options for [`open`].

@@ -410,9 +410,116 @@ impl Store for PostgresStore {
     async fn save_check_state(&self, row: &crate::CheckStateRow) -> Result<(), StoreError> {
         self.save_check_state_impl(row).await
     }
+
+    async fn monitor_heartbeat(
+        &self,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+        yielding: bool,
+    ) -> Result<crate::MonitorCensus, StoreError> {
+        self.monitor_heartbeat_impl(owner, now, until, yielding)
+            .await
+    }
+
+    async fn claim_check_partitions(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<crate::ClaimedPartition>, StoreError> {
+        self.claim_check_partitions_impl(owner, now, lease_until, limit)
+            .await
+    }
+
+    async fn renew_check_partitions(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> Result<Vec<u32>, StoreError> {
+        self.renew_check_partitions_impl(owner, now, lease_until)
+            .await
+    }
+
+    async fn release_check_partitions(
+        &self,
+        owner: &str,
+        partitions: Option<&[u32]>,
+    ) -> Result<(), StoreError> {
+        self.release_check_partitions_impl(owner, partitions).await
+    }
+
+    async fn request_check_confirmation(
+        &self,
+        id: &str,
+        check: &str,
+        requester: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.request_check_confirmation_impl(id, check, requester, now)
+            .await
+    }
+
+    async fn claim_check_confirmations(
+        &self,
+        owner: &str,
+        now: Millis,
+        max_age: Millis,
+        limit: u32,
+    ) -> Result<Vec<crate::ConfirmationRequest>, StoreError> {
+        self.claim_check_confirmations_impl(owner, now, max_age, limit)
+            .await
+    }
+
+    async fn answer_check_confirmation(
+        &self,
+        id: &str,
+        owner: &str,
+        success: bool,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        self.answer_check_confirmation_impl(id, owner, success, now)
+            .await
+    }
+
+    async fn check_confirmation(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::ConfirmationRow>, StoreError> {
+        self.check_confirmation_impl(id).await
+    }
+
+    async fn record_heartbeat(
+        &self,
+        name: &str,
+        signal: crate::HeartbeatSignal,
+        body: Option<&str>,
+        now: Millis,
+    ) -> Result<crate::HeartbeatRow, StoreError> {
+        self.record_heartbeat_impl(name, signal, body, now).await
+    }
+
+    async fn heartbeat(&self, name: &str) -> Result<Option<crate::HeartbeatRow>, StoreError> {
+        self.heartbeat_impl(name).await
+    }
 }
 
+crate::check_leases::check_lease_methods!(
+    PostgresStore,
+    writer = pool,
+    begin = begin_write,
+    claimable = crate::check_leases::CLAIMABLE_POSTGRES,
+    open_confirmations = crate::check_leases::OPEN_CONFIRMATIONS_POSTGRES
+);
 crate::check_states::check_state_methods!(PostgresStore, writer = pool, reader = pool);
+crate::heartbeats::heartbeat_methods!(
+    PostgresStore,
+    writer = pool,
+    reader = pool,
+    row = sqlx::postgres::PgRow
+);
 
 async fn begin_write(
     pool: &PgPool,

@@ -217,6 +217,58 @@ pub(crate) const UPSERT_API: &str = concat!(
 
 pub(crate) const DELETE_API: &str = "DELETE FROM schedules WHERE name = $1 AND source = 'api'";
 
+/// `$1` name, `$2` now: withdraws the fires of a schedule recorded ahead of their time (the
+/// scheduler writes fires up to its look-ahead early, due at their time) with their events and
+/// deliveries, so a pause, a replacement or a deletion applies to every fire not yet due. The
+/// last statement moves `last_scheduled_time` back to the last fire that remains, so a quick
+/// resume plans the withdrawn time again.
+pub(crate) const WITHDRAW_AHEAD: [&str; 4] = [
+    "DELETE FROM deliveries WHERE event_id IN (SELECT event_id FROM schedule_fires \
+     WHERE schedule = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
+    "DELETE FROM events WHERE id IN (SELECT event_id FROM schedule_fires \
+     WHERE schedule = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
+    "DELETE FROM schedule_fires WHERE schedule = $1 AND scheduled_time > $2",
+    "UPDATE schedules SET last_scheduled_time = \
+     (SELECT MAX(scheduled_time) FROM schedule_fires WHERE schedule = $1) \
+     WHERE name = $1 AND last_scheduled_time > $2",
+];
+
+/// Runs [`WITHDRAW_AHEAD`] in the transaction `$tx` (of either backend).
+macro_rules! withdraw_ahead {
+    ($tx:ident, $name:expr, $now:expr) => {
+        for sql in $crate::schedules::WITHDRAW_AHEAD {
+            sqlx::query(sql)
+                .bind($name)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use withdraw_ahead;
+
+/// The `now` of a deletion, which the trait's `delete_schedule` does not pass.
+pub(crate) fn now_for_withdraw() -> Millis {
+    signalbox_core::time::now_millis()
+}
+
+/// `$1` owner, `$2` now: [`WITHDRAW_AHEAD`] for every schedule `owner` recorded fires of
+/// ahead of their time, when it stops (before its leases are released).
+pub(crate) const WITHDRAW_AHEAD_OF_OWNER: [&str; 4] = [
+    "DELETE FROM deliveries WHERE event_id IN (SELECT event_id FROM schedule_fires \
+     WHERE owner = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
+    "DELETE FROM events WHERE id IN (SELECT event_id FROM schedule_fires \
+     WHERE owner = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
+    "DELETE FROM schedule_fires WHERE owner = $1 AND scheduled_time > $2",
+    "UPDATE schedules SET last_scheduled_time = \
+     (SELECT MAX(f.scheduled_time) FROM schedule_fires f WHERE f.schedule = schedules.name) \
+     WHERE lease_owner = $1 AND last_scheduled_time > $2",
+];
+
+/// `$1` now: config schedules whose definition changed in the sync that ran at `now`.
+pub(crate) const CHANGED_IN_SYNC: &str =
+    "SELECT name FROM schedules WHERE source = 'config' AND updated_at = $1";
+
 /// `$1` name, `$2` paused, `$3` now. A resume moves the anchor: the paused span is not caught up.
 pub(crate) const SET_PAUSED: &str = concat!(
     "UPDATE schedules SET paused = $2, updated_at = $3, \
@@ -516,6 +568,14 @@ macro_rules! schedule_methods {
                         .execute(&mut *tx)
                         .await?;
                 }
+                let changed = sqlx::query($crate::schedules::CHANGED_IN_SYNC)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in changed {
+                    let name: String = row.try_get(0)?;
+                    $crate::schedules::withdraw_ahead!(tx, &name, now);
+                }
                 let keep: std::collections::HashSet<&str> =
                     sorted.iter().map(|s| s.name.as_str()).collect();
                 let existing = sqlx::query($crate::schedules::CONFIG_NAMES)
@@ -528,6 +588,7 @@ macro_rules! schedule_methods {
                             .bind(name.as_str())
                             .execute(&mut *tx)
                             .await?;
+                        $crate::schedules::withdraw_ahead!(tx, &name, now);
                     }
                 }
                 tx.commit().await?;
@@ -542,24 +603,28 @@ macro_rules! schedule_methods {
                 now: $crate::Millis,
             ) -> Result<$crate::schedules::PutScheduleOutcome, $crate::StoreError> {
                 use $crate::schedules::PutScheduleOutcome;
+                let mut tx = ($begin)(&self.$writer).await?;
                 let row = sqlx::query($crate::schedules::UPSERT_API)
                     .bind(name)
                     .bind(definition)
                     .bind(paused)
                     .bind(now)
-                    .fetch_optional(&self.$writer)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                Ok(match row {
+                let outcome = match row {
                     None => PutScheduleOutcome::ConfigOwned,
                     Some(row) => {
                         let row = $crate::schedules::row(&row)?;
                         if row.version == 1 {
                             PutScheduleOutcome::Created(row)
                         } else {
+                            $crate::schedules::withdraw_ahead!(tx, name, now);
                             PutScheduleOutcome::Updated(row)
                         }
                     }
-                })
+                };
+                tx.commit().await?;
+                Ok(outcome)
             }
 
             pub(crate) async fn delete_schedule_impl(
@@ -567,13 +632,18 @@ macro_rules! schedule_methods {
                 name: &str,
             ) -> Result<$crate::schedules::DeleteScheduleOutcome, $crate::StoreError> {
                 use $crate::schedules::DeleteScheduleOutcome;
+                let mut tx = ($begin)(&self.$writer).await?;
                 let done = sqlx::query($crate::schedules::DELETE_API)
                     .bind(name)
-                    .execute(&self.$writer)
+                    .execute(&mut *tx)
                     .await?;
                 if done.rows_affected() > 0 {
+                    let now = $crate::schedules::now_for_withdraw();
+                    $crate::schedules::withdraw_ahead!(tx, name, now);
+                    tx.commit().await?;
                     return Ok(DeleteScheduleOutcome::Deleted);
                 }
+                tx.rollback().await?;
                 Ok(match self.schedule_impl(name).await? {
                     Some(_) => DeleteScheduleOutcome::ConfigOwned,
                     None => DeleteScheduleOutcome::NotFound,
@@ -586,12 +656,27 @@ macro_rules! schedule_methods {
                 paused: bool,
                 now: $crate::Millis,
             ) -> Result<Option<$crate::schedules::ScheduleRow>, $crate::StoreError> {
+                let mut tx = ($begin)(&self.$writer).await?;
                 let row = sqlx::query($crate::schedules::SET_PAUSED)
                     .bind(name)
                     .bind(paused)
                     .bind(now)
-                    .fetch_optional(&self.$writer)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                if paused && row.is_some() {
+                    $crate::schedules::withdraw_ahead!(tx, name, now);
+                }
+                let row = match row {
+                    // Read back: the withdrawal may have moved `last_scheduled_time`.
+                    Some(_) if paused => {
+                        sqlx::query($crate::schedules::SELECT_ONE)
+                            .bind(name)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    other => other,
+                };
+                tx.commit().await?;
                 row.as_ref().map($crate::schedules::row).transpose()
             }
 
@@ -752,6 +837,16 @@ macro_rules! schedule_methods {
                 let mut tx = ($begin)(&self.$writer).await?;
                 match names {
                     None => {
+                        // A stopping instance leaves no fire recorded ahead behind: the next
+                        // owner plans those times by the misfire policy.
+                        let now = $crate::schedules::now_for_withdraw();
+                        for sql in $crate::schedules::WITHDRAW_AHEAD_OF_OWNER {
+                            sqlx::query(sql)
+                                .bind(owner)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         sqlx::query($crate::schedules::RELEASE_ALL)
                             .bind(owner)
                             .execute(&mut *tx)
@@ -808,15 +903,21 @@ macro_rules! schedule_methods {
                     inserted.extend(Self::insert_fires(&mut tx, owner, now, chunk).await?);
                 }
                 let outcomes = $crate::schedules::fire_outcomes(fires, &owned, inserted);
-                let mut events: Vec<&$crate::EventWrite> = fires
+                // A fire recorded ahead of its time is accepted as of that time, and its
+                // deliveries fall due then: the later of its time and now.
+                let mut events: Vec<($crate::Millis, &$crate::EventWrite)> = fires
                     .iter()
                     .zip(&outcomes)
                     .filter(|(_, o)| **o == FireOutcome::Written)
-                    .filter_map(|(f, _)| f.event.as_ref())
+                    .filter_map(|(f, _)| f.event.as_ref().map(|e| (f.scheduled_time.max(now), e)))
                     .collect();
-                events.sort_by(|a, b| a.event.id.cmp(&b.event.id));
-                events.dedup_by(|a, b| a.event.id == b.event.id);
-                Self::write_events(&mut tx, &events, now).await?;
+                events.sort_by(|a, b| (a.0, &a.1.event.id).cmp(&(b.0, &b.1.event.id)));
+                events.dedup_by(|a, b| a.1.event.id == b.1.event.id);
+                for group in events.chunk_by(|a, b| a.0 == b.0) {
+                    let due = group[0].0;
+                    let writes: Vec<&$crate::EventWrite> = group.iter().map(|(_, e)| *e).collect();
+                    Self::write_events(&mut tx, &writes, due).await?;
+                }
                 tx.commit().await?;
                 Ok(outcomes)
             }

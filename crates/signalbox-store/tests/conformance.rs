@@ -169,8 +169,14 @@ conformance!(
     concurrent_schedule_claimers_never_share,
     fire_is_unique_per_schedule_and_time,
     fire_needs_a_valid_lease_version_and_no_pause,
+    fires_written_ahead_fall_due_at_their_time_and_changes_withdraw_them,
     heartbeat_counts_live_instances,
     check_states_are_upserted_and_survive_reopen,
+    heartbeat_pings_keep_each_signal_and_the_last,
+    check_partitions_claim_renew_release,
+    concurrent_partition_claimers_never_share,
+    monitor_census_counts_instances_yielding_and_expiry,
+    check_confirmations_are_taken_once_and_answered,
 );
 
 mod cases {
@@ -1236,6 +1242,116 @@ mod cases {
         assert_eq!(a.last_outcome.as_deref(), Some("suppressed"));
     }
 
+    pub async fn fires_written_ahead_fall_due_at_their_time_and_changes_withdraw_them(db: &TestDb) {
+        let store = db.store();
+        sync(store, &["a"], 1_000).await;
+        store.claim_schedules("x", 1_000, 60_000, 10).await.unwrap();
+        // Recorded at 1000 for 5000: accepted, but its deliveries are not due before 5000.
+        let out = store
+            .fire("x", 1_000, &[fire_write("a", 1, 5_000, 2)])
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::Written]);
+        assert!(
+            store
+                .claim_due("d", 4_999, 10_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.next_due().await.unwrap(), Some(5_000));
+        // A pause before 5000 withdraws the fire with its event and deliveries.
+        store.set_schedule_paused("a", true, 2_000).await.unwrap();
+        assert!(store.event("schedule:a:5000").await.unwrap().is_none());
+        assert!(store.schedule_fires("a", 10).await.unwrap().is_empty());
+        assert_eq!(store.next_due().await.unwrap(), None);
+        let a = store.schedule("a").await.unwrap().unwrap();
+        assert_eq!(a.last_scheduled_time, None, "planned again after a resume");
+        // Resumed, the time can be fired again, and falls due at its time.
+        store.set_schedule_paused("a", false, 3_000).await.unwrap();
+        let out = store
+            .fire("x", 3_000, &[fire_write("a", 1, 5_000, 1)])
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::Written]);
+        let due = store.claim_due("d", 5_000, 10_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        // A fire already due is history: a pause leaves it alone.
+        store.set_schedule_paused("a", true, 6_000).await.unwrap();
+        assert!(store.event("schedule:a:5000").await.unwrap().is_some());
+
+        // API schedules: a replacement or a deletion withdraws what was written ahead.
+        assert!(matches!(
+            store
+                .put_schedule("b", "{\"cron\":\"* * * * * *\"}", false, 1_000)
+                .await
+                .unwrap(),
+            PutScheduleOutcome::Created(_)
+        ));
+        // Real time: `delete_schedule` withdraws what is not yet due by the clock.
+        let now = signalbox_core_now();
+        store
+            .claim_schedules("x", now, now + 120_000, 10)
+            .await
+            .unwrap();
+        let ahead = |t: i64| fire_write("b", 1, t, 1);
+        assert_eq!(
+            store.fire("x", now, &[ahead(now + 60_000)]).await.unwrap(),
+            [FireOutcome::Written]
+        );
+        store
+            .put_schedule("b", "{\"cron\":\"@daily\"}", false, now)
+            .await
+            .unwrap();
+        let b_id = format!("schedule:b:{}", now + 60_000);
+        assert!(store.event(&b_id).await.unwrap().is_none(), "replaced");
+        let out = store
+            .fire("x", now, &[fire_write("b", 2, now + 60_000, 1)])
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::Written]);
+        assert_eq!(
+            store.delete_schedule("b").await.unwrap(),
+            DeleteScheduleOutcome::Deleted
+        );
+        assert!(store.event(&b_id).await.unwrap().is_none(), "deleted");
+
+        // A stopping owner (release of all its leases) leaves nothing recorded ahead.
+        store
+            .put_schedule("c", "{\"cron\":\"* * * * * *\"}", false, now)
+            .await
+            .unwrap();
+        store
+            .claim_schedules("x", now, now + 120_000, 10)
+            .await
+            .unwrap();
+        let out = store
+            .fire(
+                "x",
+                now,
+                &[
+                    fire_write("c", 1, now - 1_000, 1),
+                    fire_write("c", 1, now + 60_000, 1),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, [FireOutcome::Written, FireOutcome::Written]);
+        store.release_schedules("x", None).await.unwrap();
+        let c_ahead = format!("schedule:c:{}", now + 60_000);
+        assert!(store.event(&c_ahead).await.unwrap().is_none(), "released");
+        let c = store.schedule("c").await.unwrap().unwrap();
+        assert_eq!(c.last_scheduled_time, Some(now - 1_000));
+        assert_eq!(c.lease_owner, None);
+    }
+
+    fn signalbox_core_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+
     pub async fn fire_needs_a_valid_lease_version_and_no_pause(db: &TestDb) {
         let store = db.store();
         sync(store, &["a", "b"], 1_000).await;
@@ -1340,6 +1456,77 @@ mod cases {
         );
     }
 
+    pub async fn heartbeat_pings_keep_each_signal_and_the_last(db: &TestDb) {
+        use signalbox_store::{HeartbeatSignal as S, MAX_FAIL_BODY};
+        let store = db.store();
+        assert_eq!(store.heartbeat("backup").await.unwrap(), None);
+        let row = store
+            .record_heartbeat("backup", S::Start, Some("ignored"), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(row.name, "backup");
+        assert_eq!((row.last_kind, row.last_signal_at), (S::Start, 1_000));
+        assert_eq!(
+            (row.last_ping_at, row.last_start_at, row.last_fail_at),
+            (None, Some(1_000), None)
+        );
+        assert_eq!((row.last_fail_body, row.pings), (None, 1));
+        store
+            .record_heartbeat("backup", S::Success, None, 2_000)
+            .await
+            .unwrap();
+        let failed = store
+            .record_heartbeat("backup", S::Fail, Some("disk full"), 3_000)
+            .await
+            .unwrap();
+        assert_eq!((failed.last_kind, failed.last_signal_at), (S::Fail, 3_000));
+        assert_eq!(
+            (
+                failed.last_ping_at,
+                failed.last_start_at,
+                failed.last_fail_at
+            ),
+            (Some(2_000), Some(1_000), Some(3_000))
+        );
+        assert_eq!(failed.last_fail_body.as_deref(), Some("disk full"));
+        assert_eq!(failed.pings, 3);
+        // A later success keeps the fail's time and body, and becomes the last signal.
+        let ok = store
+            .record_heartbeat("backup", S::Success, Some("not kept"), 4_000)
+            .await
+            .unwrap();
+        assert_eq!((ok.last_kind, ok.last_ping_at), (S::Success, Some(4_000)));
+        assert_eq!(ok.last_fail_at, Some(3_000));
+        assert_eq!(ok.last_fail_body.as_deref(), Some("disk full"));
+        assert_eq!(store.heartbeat("backup").await.unwrap(), Some(ok.clone()));
+        // A long fail body is clipped; a fail without body clears the old one.
+        let long = "x".repeat(MAX_FAIL_BODY + 10);
+        let clipped = store
+            .record_heartbeat("backup", S::Fail, Some(&long), 5_000)
+            .await
+            .unwrap();
+        assert_eq!(clipped.last_fail_body.map(|b| b.len()), Some(MAX_FAIL_BODY));
+        let bare = store
+            .record_heartbeat("backup", S::Fail, None, 6_000)
+            .await
+            .unwrap();
+        assert_eq!(bare.last_fail_body, None);
+        // Other names are separate rows, and everything survives a reopen.
+        store
+            .record_heartbeat("nightly", S::Success, None, 7_000)
+            .await
+            .unwrap();
+        let reopened = db.reopen().await;
+        assert_eq!(
+            reopened.heartbeat("backup").await.unwrap().unwrap().pings,
+            6
+        );
+        assert_eq!(
+            reopened.heartbeat("nightly").await.unwrap().unwrap().pings,
+            1
+        );
+    }
+
     pub async fn heartbeat_counts_live_instances(db: &TestDb) {
         let store = db.store();
         sync(store, &["a", "b", "c"], 1_000).await;
@@ -1354,6 +1541,304 @@ mod cases {
         store.release_schedules("x", None).await.unwrap();
         let c = store.scheduler_heartbeat("y", 4_700, 8_000).await.unwrap();
         assert_eq!(c.instances, 1, "a released instance is forgotten");
+    }
+    pub async fn check_partitions_claim_renew_release(db: &TestDb) {
+        use signalbox_store::CHECK_PARTITIONS;
+        let store = db.store();
+        let all = CHECK_PARTITIONS as usize;
+        // Everything is free at first; claims go up to the limit.
+        let a = store
+            .claim_check_partitions("a", 1_000, 4_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(a.len(), 100);
+        assert!(a.iter().all(|c| c.previous_owner.is_none()));
+        let b = store
+            .claim_check_partitions("b", 1_000, 4_000, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(b.len(), all - 100, "the rest, and nothing twice");
+        assert!(
+            store
+                .claim_check_partitions("c", 1_500, 4_500, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Renewal returns what is still validly held, sorted.
+        let held = store
+            .renew_check_partitions("a", 2_000, 5_000)
+            .await
+            .unwrap();
+        let mut expected: Vec<u32> = a.iter().map(|c| c.partition).collect();
+        expected.sort_unstable();
+        assert_eq!(held, expected);
+
+        // b stops renewing: its leases expire at 4000 and c takes them over, naming b.
+        let c = store
+            .claim_check_partitions("c", 4_000, 7_000, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(c.len(), all - 100);
+        assert!(c.iter().all(|c| c.previous_owner.as_deref() == Some("b")));
+        // A returning b finds nothing to renew: expired leases are not renewed.
+        assert!(
+            store
+                .renew_check_partitions("b", 4_100, 7_100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // a renewed to 5000, so its partitions are still its own.
+        assert_eq!(
+            store
+                .renew_check_partitions("a", 4_200, 7_200)
+                .await
+                .unwrap()
+                .len(),
+            100
+        );
+
+        // Releasing some makes exactly those claimable at once, with no previous owner.
+        let give: Vec<u32> = expected[..10].to_vec();
+        store
+            .release_check_partitions("a", Some(&give))
+            .await
+            .unwrap();
+        // Releasing what one does not hold changes nothing.
+        store
+            .release_check_partitions("b", Some(&expected[10..20]))
+            .await
+            .unwrap();
+        let taken = store
+            .claim_check_partitions("c", 4_300, 7_300, 1_000)
+            .await
+            .unwrap();
+        let mut got: Vec<u32> = taken.iter().map(|c| c.partition).collect();
+        got.sort_unstable();
+        assert_eq!(got, give);
+        assert!(taken.iter().all(|c| c.previous_owner.is_none()));
+        assert_eq!(
+            store
+                .renew_check_partitions("a", 4_400, 7_400)
+                .await
+                .unwrap()
+                .len(),
+            90
+        );
+
+        // Releasing all frees every partition of the owner.
+        store.release_check_partitions("a", None).await.unwrap();
+        assert!(
+            store
+                .renew_check_partitions("a", 4_500, 7_500)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let d = store
+            .claim_check_partitions("d", 4_600, 7_600, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(d.len(), 90);
+    }
+
+    pub async fn concurrent_partition_claimers_never_share(db: &TestDb) {
+        let store = db.store.clone();
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_check_partitions(&format!("w{w}"), 1_000, 60_000, 7)
+                        .await
+                        .expect("claim");
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    got.extend(claimed.into_iter().map(|c| c.partition));
+                }
+                got
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        let unique: HashSet<u32> = all.iter().copied().collect();
+        assert_eq!(all.len(), signalbox_store::CHECK_PARTITIONS as usize);
+        assert_eq!(unique.len(), all.len(), "every partition claimed once");
+    }
+
+    pub async fn monitor_census_counts_instances_yielding_and_expiry(db: &TestDb) {
+        let store = db.store();
+        let c = store
+            .monitor_heartbeat("x", 1_000, 4_000, false)
+            .await
+            .unwrap();
+        assert_eq!((c.instances, c.yielding), (1, 0));
+        assert_eq!(c.partitions, u64::from(signalbox_store::CHECK_PARTITIONS));
+        assert_eq!(c.next_expiry, None, "nobody holds a lease");
+        store
+            .claim_check_partitions("x", 1_000, 4_000, 3)
+            .await
+            .unwrap();
+        store
+            .claim_check_partitions("y", 1_000, 3_500, 3)
+            .await
+            .unwrap();
+        let c = store
+            .monitor_heartbeat("y", 2_000, 5_000, true)
+            .await
+            .unwrap();
+        assert_eq!((c.instances, c.yielding), (2, 1));
+        assert_eq!(c.next_expiry, Some(4_000), "x's leases, not y's own");
+        let c = store
+            .monitor_heartbeat("x", 2_100, 5_100, false)
+            .await
+            .unwrap();
+        assert_eq!(c.next_expiry, Some(3_500));
+        // y went silent at 5000; x's own expired leases do not count.
+        let c = store
+            .monitor_heartbeat("x", 5_050, 8_000, false)
+            .await
+            .unwrap();
+        assert_eq!((c.instances, c.yielding), (1, 0));
+        assert_eq!(c.next_expiry, None);
+        store
+            .monitor_heartbeat("y", 5_100, 8_000, false)
+            .await
+            .unwrap();
+        store.release_check_partitions("y", None).await.unwrap();
+        let c = store
+            .monitor_heartbeat("x", 5_200, 8_000, false)
+            .await
+            .unwrap();
+        assert_eq!(c.instances, 1, "a released instance is forgotten");
+    }
+    pub async fn check_confirmations_are_taken_once_and_answered(db: &TestDb) {
+        let store = db.store();
+        store
+            .request_check_confirmation("r1", "api", "a", 1_000)
+            .await
+            .unwrap();
+        let row = store.check_confirmation("r1").await.unwrap().unwrap();
+        assert_eq!(
+            (row.check.as_str(), row.success, row.answered_by),
+            ("api", None, None)
+        );
+        // The requester does not answer its own request; too old a request is ignored.
+        assert!(
+            store
+                .claim_check_confirmations("a", 1_100, 5_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .claim_check_confirmations("b", 9_000, 5_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let taken = store
+            .claim_check_confirmations("b", 1_100, 5_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(
+            (
+                taken[0].id.as_str(),
+                taken[0].check.as_str(),
+                taken[0].requester.as_str()
+            ),
+            ("r1", "api", "a")
+        );
+        // Taken: nobody else gets it meanwhile, and only the taker answers.
+        assert!(
+            store
+                .claim_check_confirmations("c", 1_200, 5_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !store
+                .answer_check_confirmation("r1", "c", true, 1_300)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .answer_check_confirmation("r1", "b", false, 1_300)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .answer_check_confirmation("r1", "b", true, 1_400)
+                .await
+                .unwrap(),
+            "answered once"
+        );
+        let row = store.check_confirmation("r1").await.unwrap().unwrap();
+        assert_eq!(
+            (row.success, row.answered_by.as_deref()),
+            (Some(false), Some("b"))
+        );
+        // An answered request is not taken again, even after the claim ran out.
+        assert!(
+            store
+                .claim_check_confirmations("c", 60_000, 100_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A taker that never answers loses the request after 30 s.
+        store
+            .request_check_confirmation("r2", "db", "a", 2_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_check_confirmations("b", 2_000, 60_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .claim_check_confirmations("c", 31_999, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retaken = store
+            .claim_check_confirmations("c", 32_000, 60_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(retaken.len(), 1);
+        assert!(
+            store
+                .answer_check_confirmation("r2", "c", true, 32_100)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .check_confirmation("r2")
+                .await
+                .unwrap()
+                .unwrap()
+                .success,
+            Some(true)
+        );
+        assert_eq!(store.check_confirmation("nope").await.unwrap(), None);
     }
 }
 

@@ -14,6 +14,8 @@ mod log;
 pub mod notify;
 mod outcome;
 mod payload;
+pub mod sigv4;
+pub mod sinks;
 pub mod template;
 mod webhook;
 
@@ -22,6 +24,8 @@ pub use log::LogTarget;
 pub use notify::NotifyTarget;
 pub use outcome::{AttemptOutcome, classify_status, parse_retry_after};
 pub use payload::Payload;
+pub use sinks::cloudwatch::CloudWatchTarget;
+pub use sinks::datadog::DatadogTarget;
 pub use webhook::WebhookTarget;
 
 /// One attempt to deliver one event through one target.
@@ -149,6 +153,10 @@ pub fn build(
                 ))
             })?;
             Arc::new(NotifyTarget::new(config, name, channel.clone()).map_err(err)?)
+        }
+        TargetKind::Datadog(d) => Arc::new(DatadogTarget::new(d, ctx.http.clone()).map_err(err)?),
+        TargetKind::CloudWatch(c) => {
+            Arc::new(CloudWatchTarget::new(c, ctx.http.clone()).map_err(err)?)
         }
     };
     Ok(target)

@@ -48,7 +48,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             .collect();
         anyhow!("invalid rules:\n{}", text.join("\n"))
     })?;
-    let router = Arc::new(router);
+    // Report sets that change at runtime: the watcher's endpoint files' posts.
+    let watcher_reports = Arc::new(signalbox_engine::DynamicReports::default());
+    let router = Arc::new(router.with_dynamic_reports(watcher_reports.clone()));
 
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(m::DELIVERY_LATENCY.into()), LATENCY_BUCKETS)?
@@ -114,8 +116,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler.run(stop_scheduler.clone()));
 
     // Checks: each runs on its own cadence; their alerts go through ingest so rules route them.
-    let clients =
-        signalbox_monitor::HttpClients::new().context("building the checks' HTTP client")?;
+    // Heartbeat checks read their pings from the store, where any instance may have put them.
+    let clients = signalbox_monitor::HttpClients::new()
+        .context("building the checks' HTTP client")?
+        .with_heartbeat_store(store.clone());
     let monitor =
         signalbox_monitor::Monitor::from_config(&config.checks, &config.server.timezone, &clients)
             .map_err(|es| {
@@ -123,11 +127,28 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
                 anyhow!("invalid checks:\n{}", text.join("\n"))
             })?;
     let stop_monitor = CancellationToken::new();
+    // Run results go to the checks' report targets as batched events through ingest, collected
+    // off the probe path (docs/checks.md, "Reporting results").
+    let stop_reporter = CancellationToken::new();
+    let (reporter, reporter_task) = signalbox_monitor::Reporter::start(
+        signalbox_monitor::ReportOptions::from_config(&config.monitor),
+        Arc::new(ingest.clone()),
+        stop_reporter.clone(),
+    );
+    let monitor = monitor.with_reporter(reporter);
     let check_statuses = monitor.statuses();
-    let monitor = monitor
+    // Instances share the checks through leases on partitions of their names (one instance
+    // holds them all on SQLite); the handle replaces a group of checks at runtime.
+    let (monitor_handle, monitor) = monitor
         .start(
             Arc::new(ingest.clone()),
             Arc::new(signalbox_monitor::StoreStates(store.clone())),
+            store.clone(),
+            signalbox_monitor::MonitorOptions {
+                owner: dispatcher_opts.owner.clone(),
+                lease_ttl: config.monitor.lease_ttl,
+                max_lag: config.monitor.max_lag,
+            },
             stop_monitor.clone(),
         )
         .await;
@@ -148,11 +169,34 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         scheduler: scheduler_handle,
         schedule_timezone: config.server.timezone.clone(),
         checks: check_statuses,
+        heartbeats: signalbox_monitor::HeartbeatNames::from_config(&config.checks),
     });
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let stop_watcher = CancellationToken::new();
+    // Watcher endpoint files (`monitor.endpoint_dirs`): read once this instance listens (the
+    // `self` entry checks our own address), then again whenever they change.
+    let watcher = (!config.monitor.endpoint_dirs.is_empty()).then(|| {
+        let dirs = signalbox_monitor::watcher::WatcherDirs::new(
+            config.monitor.endpoint_dirs.clone(),
+            &config.server.timezone,
+            Arc::new(signalbox_config::ProcessEnv),
+        );
+        tokio::spawn(signalbox_monitor::watcher::watch(
+            dirs,
+            signalbox_monitor::watcher::WatchContext {
+                self_url: signalbox_monitor::watcher::self_url(addr),
+                clients: clients.clone(),
+                monitor: monitor_handle.clone(),
+                reports: watcher_reports,
+                targets: ctx.clone(),
+            },
+            signalbox_monitor::watcher::POLL_EVERY,
+            stop_watcher.clone(),
+        ))
+    });
     tracing::info!(
         addr = %addr,
         rules = router.rule_count(),
@@ -172,9 +216,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     // No fire after this point: the leases go back for another instance to take.
     stop_scheduler.cancel();
     scheduler.await.context("scheduler")?;
+    stop_watcher.cancel();
+    if let Some(watcher) = watcher {
+        watcher.await.context("watcher")?;
+    }
     // Checks stop before ingest closes so their last alerts are still accepted.
     stop_monitor.cancel();
     monitor.await.context("monitor")?;
+    drop(monitor_handle);
+    // After the checks, so the results of their last runs are still sent.
+    stop_reporter.cancel();
+    reporter_task.await.context("check reporter")?;
     // Intake has stopped; the committer drains what was queued once the last handle is dropped.
     committer.await.context("ingest committer")?;
     stop_dispatch.cancel();
@@ -183,11 +235,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a router error's rule is written: `rules.<name>`, or `schedules.<name>` for a
-/// schedule's own targets.
+/// Where a router error's rule is written: `rules.<name>`, `schedules.<name>` for a
+/// schedule's own targets, `checks.<name>` / `monitor.report` for report targets.
 fn origin_of(rule: &str) -> String {
-    match rule.strip_prefix(signalbox_config::schedule::SCHEDULE_RULE_PREFIX) {
-        Some(schedule) => format!("schedules.{schedule}"),
+    if let Some(schedule) = rule.strip_prefix(signalbox_config::schedule::SCHEDULE_RULE_PREFIX) {
+        return format!("schedules.{schedule}");
+    }
+    match rule.strip_prefix(signalbox_config::CHECK_REPORT_RULE_PREFIX) {
+        Some(signalbox_config::GLOBAL_REPORT_SET) => "monitor.report".to_owned(),
+        Some(check) => format!("checks.{check}"),
         None => format!("rules.{rule}"),
     }
 }

@@ -27,6 +27,15 @@ pub fn run(path: &Path) -> ExitCode {
 pub fn check(path: &Path) -> Result<usize, Vec<String>> {
     let loaded = signalbox_config::load(path)
         .map_err(|ds| ds.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    // `serve` skips a broken endpoint file and runs the rest; here it is an error to fix.
+    let watcher = signalbox_monitor::watcher::problems(
+        &loaded.config.monitor.endpoint_dirs,
+        &loaded.config.server.timezone,
+        &signalbox_config::ProcessEnv,
+    );
+    if !watcher.is_empty() {
+        return Err(watcher);
+    }
     let ctx =
         BuildContext::new().map_err(|e| vec![format!("cannot build the HTTP client: {e}")])?;
     match Router::build(&loaded.config, &ctx) {

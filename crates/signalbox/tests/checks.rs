@@ -253,3 +253,132 @@ async fn an_invalid_check_is_a_load_error_with_its_position() {
         "{text}"
     );
 }
+
+/// A DNS server on 127.0.0.1 (UDP) answering `A` queries for `www.example.test` with
+/// `answer`'s current address; counts the queries.
+async fn dns_server(
+    answer: Arc<std::sync::Mutex<[u8; 4]>>,
+    queries: Arc<AtomicUsize>,
+) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, OpCode};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            queries.fetch_add(1, Ordering::SeqCst);
+            let query = Message::from_vec(&buf[..n]).unwrap();
+            let mut response = Message::response(query.metadata.id, OpCode::Query);
+            let q = query.queries[0].clone();
+            let [a, b, c, d] = *answer.lock().unwrap();
+            response.add_answer(Record::from_rdata(
+                q.name().clone(),
+                60,
+                RData::A(A::new(a, b, c, d)),
+            ));
+            response.add_query(q);
+            let bytes = response.to_vec().unwrap();
+            socket.send_to(&bytes, from).await.unwrap();
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_answer_that_changes_is_a_check_failed_naming_the_assertion() {
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hooks)
+        .await;
+    let answer = Arc::new(std::sync::Mutex::new([192, 0, 2, 10]));
+    let queries = Arc::new(AtomicUsize::new(0));
+    let resolver = dns_server(answer.clone(), queries.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+server: {{ listen: "127.0.0.1:0" }}
+store: {{ url: "sqlite://{dir}/sb.db", poll_interval: 100ms }}
+rules:
+  check-alerts:
+    pattern: {{ source: ["signalbox.check"] }}
+    targets:
+      - webhook: {{ url: "{hooks}/alerts" }}
+checks:
+  www:
+    dns: {{ name: www.example.test, type: A, resolver: "{resolver}", timeout: 2s }}
+    schedule: {{ every: 200ms }}
+    assert: ['"192.0.2.10" in dns_answers']
+    failure_threshold: 2
+"#,
+        dir = dir.path().display(),
+        hooks = hooks.uri(),
+    );
+    let mut server = Server::start(dir.path(), &yaml);
+    let target = format!("dns://{resolver}/www.example.test?type=A");
+
+    // Healthy while the answer is the expected one.
+    let seen = queries.load(Ordering::SeqCst);
+    eventually(Duration::from_secs(15), "healthy", || async {
+        let (_, shown) = get_json(&server.url("/v1/checks/www")).await;
+        (shown["state"] == "healthy").then_some(())
+    })
+    .await;
+    assert!(queries.load(Ordering::SeqCst) > seen);
+    assert!(alerts(&hooks).await.is_empty(), "no alert while healthy");
+
+    *answer.lock().unwrap() = [192, 0, 2, 99];
+    let failed = eventually(Duration::from_secs(15), "Check Failed", || async {
+        let a = alerts(&hooks).await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    let f = &failed[0];
+    assert_eq!(f["detail-type"], "Check Failed");
+    assert_eq!(f["detail"]["check"], "www");
+    assert_eq!(f["detail"]["url"], target.as_str());
+    assert_eq!(f["detail"]["assertion"], r#""192.0.2.10" in dns_answers"#);
+    assert_eq!(f["detail"]["reason"], "evaluated to false");
+    assert_eq!(f["detail"]["dns_answers"], json!(["192.0.2.99"]));
+    assert_eq!(f["detail"]["dns_rcode"], "NOERROR");
+    let (status, shown) = get_json(&server.url("/v1/checks/www")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["target"], target.as_str());
+    assert_eq!(shown["state"], "failing", "{shown}");
+    assert_eq!(
+        shown["last_run"]["dns_answers"],
+        json!(["192.0.2.99"]),
+        "{shown}"
+    );
+
+    let exit = server.terminate(Duration::from_secs(20));
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn an_unknown_dns_record_type_is_a_load_error_listing_the_supported_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "checks:\n  mail:\n    dns: { name: example.test, type: AXFR }\n    schedule: { every: 1m }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .arg("validate")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "c.yaml:3:38: check \"mail\": record type \"AXFR\" is not supported; use one of A, AAAA, CAA, CNAME, MX, NS, PTR, SOA, SRV, TXT"
+        ),
+        "{text}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod channels;
 pub mod checks;
 pub mod deliveries;
 pub mod events;
+pub mod heartbeats;
 pub mod rules;
 pub mod schedules;
 

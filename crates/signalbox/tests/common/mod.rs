@@ -75,10 +75,18 @@ impl Server {
     // The child is kept in the returned Server, whose Drop waits for it.
     #[allow(clippy::zombie_processes)]
     pub fn start_with(config: &Path) -> Server {
+        Server::start_with_env(config, &[])
+    }
+
+    /// [`Server::start_with`] with extra environment variables (for `${env:…}` in files).
+    // The child is kept in the returned Server, whose Drop waits for it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_signalbox"))
             .arg("serve")
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .env("SIGNALBOX_LOG", "info,signalbox::delivery=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
