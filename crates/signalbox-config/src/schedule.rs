@@ -71,10 +71,11 @@ fn default_catch_up_window() -> Duration {
 }
 
 /// A schedule ready to fire: the parsed expression, its zone and its misfire settings.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It holds nothing of the name beyond the `H` values the name chose, so schedules that
+/// compile alike compare (and hash) equal and a scheduler holding many keeps one copy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CompiledSchedule {
-    /// The schedule's name (seeds `H` tokens).
-    pub name: String,
     /// The parsed expression.
     pub schedule: Schedule,
     /// The zone it is read in.
@@ -132,7 +133,6 @@ impl ScheduleConfig {
         }
         match (schedule, tz) {
             (Some(schedule), Some(tz)) if problems.is_empty() => Ok(CompiledSchedule {
-                name: name.to_owned(),
                 schedule,
                 tz,
                 misfire: MisfireSettings {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::checks::{CheckConfig, CheckScheduleConfig, HttpProbeConfig};
+use crate::checks::CheckConfig;
 use crate::diagnostic::{Diagnostic, Location};
 use crate::model::{TargetConfig, WebhookTarget};
 use crate::substitute::{Env, Substitutions, substitute_tree};
@@ -191,7 +191,16 @@ pub fn parse_watcher_file(
         else {
             continue;
         };
-        if let Some(check) = to_check(endpoint, &typed, &entry.value, &context, options, &mut out) {
+        let at = entry.key_loc.to_location();
+        if let Some(check) = to_check(
+            endpoint,
+            at,
+            &typed,
+            &entry.value,
+            &context,
+            options,
+            &mut out,
+        ) {
             if !names.insert(check.name.clone()) {
                 out.push(Diagnostic::at(
                     entry.key_loc.to_location(),
@@ -202,10 +211,7 @@ pub fn parse_watcher_file(
                 ));
                 continue;
             }
-            checks.push(WatcherCheck {
-                location: entry.key_loc.to_location(),
-                ..check
-            });
+            checks.push(check);
         }
     }
     if out.is_empty() { Ok(checks) } else { Err(out) }
@@ -230,6 +236,7 @@ pub fn check_name(key: &str) -> String {
 
 fn to_check(
     endpoint: &str,
+    location: Location,
     entry: &WatcherEntry,
     node: &Node,
     context: &str,
@@ -272,7 +279,8 @@ fn to_check(
             );
         }
     }
-    let extract = values.iter().map(|v| (v.clone(), json_path(v))).collect();
+    let extract: std::collections::BTreeMap<String, String> =
+        values.iter().map(|v| (v.clone(), json_path(v))).collect();
     let assert = match &entry.success_test {
         Some(test) if valid_key(&test.key) => vec![format!(
             "{} == {}",
@@ -292,14 +300,8 @@ fn to_check(
         None => Vec::new(),
     };
     let schedule = match &entry.cron_schedule {
-        Some(cron) => CheckScheduleConfig {
-            cron: Some(cron.clone()),
-            ..CheckScheduleConfig::default()
-        },
-        None => CheckScheduleConfig {
-            every: Some(SELF_EVERY),
-            ..CheckScheduleConfig::default()
-        },
+        Some(cron) => serde_json::json!({ "cron": cron }),
+        None => serde_json::json!({ "every": format!("{}s", SELF_EVERY.as_secs()) }),
     };
 
     let mut report = Vec::new();
@@ -433,27 +435,24 @@ fn to_check(
         }
     };
 
-    let check = CheckConfig {
-        http: Some(HttpProbeConfig {
-            url,
-            method: "GET".to_owned(),
-            headers: Default::default(),
-            body: None,
-            timeout: Duration::from_secs(10),
-            follow_redirects: true,
-            verify_tls: true,
-            client_cert: None,
-            ca_file: None,
-            keep_alive: true,
-        }),
-        schedule,
-        assert,
-        extract,
-        report,
+    // Built through serde so every setting not written here keeps its default, also
+    // settings added to checks later.
+    let built = serde_json::from_value::<CheckConfig>(serde_json::json!({
+        "http": {"url": url},
+        "schedule": schedule,
+        "assert": assert,
+        "extract": extract,
         // One post per run, as the watcher did.
-        report_batch: false,
-        ..defaults()
+        "report_batch": false,
+    }));
+    let mut check = match built {
+        Ok(check) => check,
+        Err(error) => {
+            problem(&[], format!("cannot be made a check: {error}"));
+            return None;
+        }
     };
+    check.report = report;
     if let Err(problems) = check.compile(&name, options.default_tz) {
         for p in problems {
             // The check's fields come from these keys of the entry.
@@ -472,17 +471,10 @@ fn to_check(
     Some(WatcherCheck {
         name,
         endpoint: endpoint.to_owned(),
-        location: node.loc.to_location(),
+        location,
         check,
         cloudwatch,
     })
-}
-
-/// A check with every setting at its default (every field of [`CheckConfig`] has one), so
-/// settings other helpers add keep their defaults here too.
-fn defaults() -> CheckConfig {
-    serde_json::from_value(serde_json::json!({}))
-        .expect("every field of CheckConfig has a serde default")
 }
 
 /// The per-result `cloudwatch` report target of `post`: an EventBridge `PutEvents` of the

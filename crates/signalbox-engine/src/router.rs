@@ -209,7 +209,13 @@ impl Router {
         // Each schedule's own targets, filed under a reserved rule name (config rule names
         // cannot start with `schedule:`) that no pattern matches: the dispatcher finds them by
         // name like any rule's.
-        for (name, schedule) in &config.schedules {
+        // A schedule without targets of its own owes none: it gets no entry, so the many
+        // schedules that only feed the rules cost nothing here.
+        for (name, schedule) in config
+            .schedules
+            .iter()
+            .filter(|(_, s)| !s.targets.is_empty())
+        {
             let rule_name = schedule_rule_name(name);
             let mut targets = Vec::with_capacity(schedule.targets.len());
             for (i, t) in schedule.targets.iter().enumerate() {
@@ -331,7 +337,7 @@ impl Router {
     }
 
     /// The deliveries a fire of schedule `name` owes to the schedule's own targets (none when
-    /// this instance's config does not define it), each with a fresh stable id.
+    /// this instance's config does not define it or gives it none), each with a fresh stable id.
     pub fn schedule_deliveries(&self, name: &str) -> Vec<NewDelivery> {
         let rule_name = schedule_rule_name(name);
         let Some(&i) = self.by_name.get(&rule_name) else {

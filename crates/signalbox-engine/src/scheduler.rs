@@ -194,9 +194,12 @@ pub struct Scheduler {
     /// Keyed by name; the same `Arc<str>` sits in the heap (one allocation per name).
     owned: HashMap<Arc<str>, Owned>,
     heap: BinaryHeap<Reverse<(Millis, u64, Arc<str>)>>,
-    /// Compiled definitions shared by every schedule with the same definition, for definitions
-    /// whose compiled form does not depend on the name (no `H`).
-    specs: HashMap<String, Weak<CompiledSchedule>>,
+    /// One copy of each compiled form in use, shared by every schedule that compiles to it:
+    /// `0 H H * * ?` has at most 1,440 forms however many schedules use it.
+    specs: HashSet<Arc<CompiledSchedule>>,
+    /// Compiled forms by definition, for definitions whose form does not depend on the name
+    /// (no `H`): adopting another schedule with one of them skips compiling.
+    by_definition: HashMap<String, Weak<CompiledSchedule>>,
     next_generation: u64,
     /// Fires decided while adopting schedules (catch-ups, on-time ones), fired next.
     pending: Vec<Due>,
@@ -270,7 +273,8 @@ impl Scheduler {
             pending: Vec::new(),
             refetch: Vec::new(),
             commits: None,
-            specs: HashMap::new(),
+            specs: HashSet::new(),
+            by_definition: HashMap::new(),
         };
         (scheduler, SchedulerHandle { tx })
     }
@@ -361,7 +365,9 @@ impl Scheduler {
                     tracing::info!(schedule = %name, "schedule lease lost");
                     self.owned.remove(&name);
                 }
-                self.specs.retain(|_, spec| spec.strong_count() > 0);
+                // Forms only the set itself still holds are no schedule's any more.
+                self.specs.retain(|spec| Arc::strong_count(spec) > 1);
+                self.by_definition.retain(|_, spec| spec.strong_count() > 0);
                 for row in &changed {
                     if held.binary_search(&row.name).is_err() {
                         continue;
@@ -544,14 +550,25 @@ impl Scheduler {
         // Without `H` the compiled form does not depend on the name: share it.
         let shared = !row.definition.contains('H');
         let cached = shared
-            .then(|| self.specs.get(&row.definition).and_then(Weak::upgrade))
+            .then(|| {
+                self.by_definition
+                    .get(&row.definition)
+                    .and_then(Weak::upgrade)
+            })
             .flatten();
         let compiled = match cached {
             Some(spec) => Ok(spec),
             None => compile_row(row, &self.opts.default_tz).map(|spec| {
-                let spec = Arc::new(spec);
+                let spec = match self.specs.get(&spec) {
+                    Some(same) => Arc::clone(same),
+                    None => {
+                        let spec = Arc::new(spec);
+                        self.specs.insert(Arc::clone(&spec));
+                        spec
+                    }
+                };
                 if shared {
-                    self.specs
+                    self.by_definition
                         .insert(row.definition.clone(), Arc::downgrade(&spec));
                 }
                 spec

@@ -46,8 +46,8 @@ pub enum Verdict {
     Late {
         /// The deadline that passed.
         due: Millis,
-        /// The last success ping, if any.
-        last_ping: Option<Millis>,
+        /// The last success ping.
+        last_ping: Millis,
     },
     /// A `/start` at `started` had no success within the grace.
     StartedTooLong {
@@ -77,19 +77,9 @@ impl Verdict {
         let grace = humantime(grace);
         match self {
             Verdict::New | Verdict::Up { .. } | Verdict::Running { .. } => None,
-            Verdict::Late {
-                due,
-                last_ping: Some(last),
-            } => Some(format!(
+            Verdict::Late { due, last_ping } => Some(format!(
                 "late: no ping since {} (due by {} with a grace of {grace})",
-                millis_to_rfc3339(*last),
-                millis_to_rfc3339(*due)
-            )),
-            Verdict::Late {
-                due,
-                last_ping: None,
-            } => Some(format!(
-                "late: never pinged (due by {} with a grace of {grace})",
+                millis_to_rfc3339(*last_ping),
                 millis_to_rfc3339(*due)
             )),
             Verdict::StartedTooLong { started } => Some(format!(
@@ -120,7 +110,7 @@ impl Verdict {
 }
 
 /// Judges the stored pings `row` at `now`. `expected` is when pings are due (`Every`: a period
-/// after the last success; `Cron`: the first time after it), `name` the check's (for `H`).
+/// after the last success; `Cron`: the first time of the expression after it).
 pub fn judge(
     row: Option<&HeartbeatRow>,
     expected: &CheckCadence,
@@ -145,13 +135,13 @@ pub fn judge(
             };
         }
     }
-    let period_due = last_ping.and_then(|ping| next_expected(expected, ping));
+    let period_due = last_ping.and_then(|ping| Some((ping, next_expected(expected, ping)?)));
     let start = (row.last_kind == HeartbeatSignal::Start)
         .then_some(row.last_start_at)
         .flatten();
     // The earlier of the two deadlines counts: a /start brings the due time forward.
     if let Some(started) = start
-        && period_due.is_none_or(|period| started <= period)
+        && period_due.is_none_or(|(_, period)| started <= period)
     {
         let due = started.saturating_add(grace_ms);
         return if now >= due {
@@ -161,7 +151,7 @@ pub fn judge(
         };
     }
     match period_due {
-        Some(period) => {
+        Some((last_ping, period)) => {
             let due = period.saturating_add(grace_ms);
             if now >= due {
                 Verdict::Late { due, last_ping }
@@ -368,13 +358,7 @@ mod tests {
             Verdict::Up { due: Some(due) }
         );
         let late = judge(Some(&r), &every_5m(), GRACE, due);
-        assert_eq!(
-            late,
-            Verdict::Late {
-                due,
-                last_ping: Some(0)
-            }
-        );
+        assert_eq!(late, Verdict::Late { due, last_ping: 0 });
         assert!(!late.ok());
         assert_eq!(
             late.reason(GRACE).unwrap(),

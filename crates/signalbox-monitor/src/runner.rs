@@ -237,7 +237,7 @@ impl Monitor {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (done_tx, done) = mpsc::unbounded_channel();
         let max_lag_ms = i64::try_from(opts.max_lag.as_millis()).unwrap_or(i64::MAX);
-        let mut looper = Looper {
+        let mut check_loop = CheckLoop {
             entries: HashMap::new(),
             members: vec![Vec::new(); CHECK_PARTITIONS as usize],
             active: vec![false; CHECK_PARTITIONS as usize],
@@ -261,9 +261,9 @@ impl Monitor {
             requests: request_tx,
             opts,
         };
-        looper.set_group(CONFIG_GROUP, self.checks, &HashMap::new());
-        looper.share_checks();
-        let run = tokio::spawn(looper.run(commands, reports, done, stop));
+        check_loop.set_group(CONFIG_GROUP, self.checks, &HashMap::new());
+        check_loop.share_checks();
+        let run = tokio::spawn(check_loop.run(commands, reports, done, stop));
         let handle = MonitorHandle {
             commands: commands_tx,
             states,
@@ -406,7 +406,7 @@ struct Done {
     next: Option<Millis>,
 }
 
-struct Looper {
+struct CheckLoop {
     entries: HashMap<Arc<str>, Entry>,
     /// Check names by partition.
     members: Vec<Vec<Arc<str>>>,
@@ -430,7 +430,7 @@ struct Looper {
     opts: MonitorOptions,
 }
 
-impl Looper {
+impl CheckLoop {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,

@@ -7,7 +7,7 @@ use crate::error::{FieldName, ScheduleError};
 use crate::field::{Dialect, FieldCtx, YearSet, parse_bits, parse_dom, parse_dow, parse_years};
 
 /// The fields of a cron expression, each as the set of values it allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CronSpec {
     pub dialect: Dialect,
     /// Bit `s` for second `s` (Unix and EventBridge: only bit 0).

@@ -38,7 +38,7 @@ fn whole_month(len: u32) -> DayMask {
 }
 
 /// The day-of-month field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct DomSpec {
     /// Plain days 1..=31.
     pub days: DayMask,
@@ -98,7 +98,7 @@ pub(crate) fn nearest_weekday(n: u32, len: u32, first: u32) -> u32 {
 }
 
 /// The day-of-week field, weekdays as 0 = Sunday … 6 = Saturday whatever the dialect.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(crate) struct DowSpec {
     /// Plain weekdays, bit 0 = Sunday.
     pub days: u8,
@@ -147,7 +147,7 @@ impl DowSpec {
 }
 
 /// How the two day fields combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum DayRule {
     /// Neither is restricted: every day.
     Any,
@@ -162,7 +162,7 @@ pub(crate) enum DayRule {
 }
 
 /// Both day fields and the rule joining them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct DaySpec {
     pub dom: DomSpec,
     pub dow: DowSpec,

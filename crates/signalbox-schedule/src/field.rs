@@ -261,7 +261,7 @@ pub(crate) fn parse_bits(ctx: &FieldCtx<'_>, text: &str) -> Result<u64, Schedule
 }
 
 /// Years 1970-2199 as a 256-bit set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct YearSet([u64; 4]);
 
 impl YearSet {

@@ -23,7 +23,7 @@ pub enum MisfirePolicy {
 }
 
 /// The knobs of [`plan_fires`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MisfireSettings {
     /// What to do with missed fires inside the window.
     pub policy: MisfirePolicy,

@@ -7,7 +7,7 @@ use crate::error::ScheduleError;
 
 /// One quiet period, `from` inclusive to `to` exclusive. In config both are RFC 3339 strings,
 /// e.g. `{from: "2026-12-24T00:00:00+01:00", to: "2026-12-27T00:00:00+01:00"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct QuietPeriod {
     /// First suppressed instant.
     pub from: DateTime<Utc>,

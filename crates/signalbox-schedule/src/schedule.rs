@@ -15,7 +15,7 @@ use crate::next::resolve_local;
 /// - 6 or 7 fields: Quartz `sec min hour dom month dow [year]`;
 /// - `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`;
 /// - EventBridge `cron(min hour dom month dow year)`, `rate(N unit)`, `at(yyyy-mm-ddThh:mm:ss)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Schedule {
     expr: String,
     pub(crate) kind: Kind,
@@ -32,7 +32,7 @@ pub enum ExpressionKind {
     At,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Cron(Box<CronSpec>),
     /// Every `every` seconds, at instants `anchor + k * every` (Unix seconds).
@@ -46,7 +46,7 @@ pub(crate) enum Kind {
     At(NaiveDateTime),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum RateUnit {
     Minute,
     Hour,

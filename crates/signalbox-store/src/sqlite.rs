@@ -60,7 +60,14 @@ impl SqliteStore {
             .foreign_keys(false)
             // 64 MiB of page cache per connection (the default is 2 MiB): index pages of a busy
             // outbox stay in memory instead of being re-read on every batch.
-            .pragma("cache_size", "-65536");
+            .pragma(
+                "cache_size",
+                std::env::var("SB_EXP_CACHE").unwrap_or("-65536".into()),
+            ); // EXPERIMENT-REMOVE
+        let connect = match std::env::var("SB_EXP_SOFT") {
+            Ok(l) => connect.pragma("soft_heap_limit", l),
+            Err(_) => connect,
+        }; // EXPERIMENT-REMOVE
 
         if is_in_memory(url) {
             // One connection that never closes: the database lives exactly as long as it.

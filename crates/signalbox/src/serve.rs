@@ -33,7 +33,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         let text: Vec<String> = ds.iter().map(ToString::to_string).collect();
         anyhow!("invalid config:\n{}", text.join("\n"))
     })?;
-    let config = loaded.config;
+    let mut config = loaded.config;
     let ctx = BuildContext::new()
         .context("building the HTTP client")?
         .with_channels(&config.channels)
@@ -48,6 +48,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             .collect();
         anyhow!("invalid rules:\n{}", text.join("\n"))
     })?;
+    // Only router errors are placed with it; it holds an entry per schedule and setting.
+    drop(loaded.origins);
     // Report sets that change at runtime: the watcher's endpoint files' posts.
     let watcher_reports = Arc::new(signalbox_engine::DynamicReports::default());
     let router = Arc::new(router.with_dynamic_reports(watcher_reports.clone()));
@@ -102,6 +104,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     signalbox_engine::scheduler::sync_config_schedules(&*store, &config.schedules)
         .await
         .context("writing the config's schedules to the store")?;
+    // The store holds them now, and the router their targets: the config's copy would only
+    // take memory (100,000 schedules are tens of megabytes) for the process's lifetime.
+    let schedule_count = std::mem::take(&mut config.schedules).len();
     let (scheduler, scheduler_handle) = Scheduler::new(
         store.clone(),
         router.clone(),
@@ -175,9 +180,18 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    tracing::info!(
+        addr = %addr,
+        rules = router.rule_count(),
+        schedules = schedule_count,
+        checks = config.checks.len(),
+        store = %redact_url(&config.store.url),
+        "listening"
+    );
     let stop_watcher = CancellationToken::new();
     // Watcher endpoint files (`monitor.endpoint_dirs`): read once this instance listens (the
-    // `self` entry checks our own address), then again whenever they change.
+    // `self` entry checks our own address; a skipped file is logged after "listening"), then
+    // again whenever they change.
     let watcher = (!config.monitor.endpoint_dirs.is_empty()).then(|| {
         let dirs = signalbox_monitor::watcher::WatcherDirs::new(
             config.monitor.endpoint_dirs.clone(),
@@ -197,14 +211,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             stop_watcher.clone(),
         ))
     });
-    tracing::info!(
-        addr = %addr,
-        rules = router.rule_count(),
-        schedules = config.schedules.len(),
-        checks = config.checks.len(),
-        store = %redact_url(&config.store.url),
-        "listening"
-    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;

@@ -170,3 +170,124 @@ checks:
     }
     drop(port_holder);
 }
+
+/// How many check partitions `server` holds.
+async fn partitions(server: &Server) -> u64 {
+    let text = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("signalbox_monitor_partitions "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// The heartbeat's status on `server`, when that instance runs the check.
+async fn run_here(server: &Server) -> Option<Value> {
+    let (status, shown) = get_json(&server.url("/v1/checks/beat")).await;
+    (status == 200 && !shown["last_run"].is_null()).then_some(shown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_to_one_instance_count_for_the_instance_running_the_check() {
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hooks)
+        .await;
+    let schema = PgSchema::create().await;
+    let yaml = format!(
+        r#"
+server: {{ listen: "127.0.0.1:0" }}
+store: {{ url: "{store}", max_connections: 4, poll_interval: 100ms }}
+monitor: {{ lease_ttl: 3s }}
+rules:
+  heartbeat-alerts:
+    pattern: {{ source: ["signalbox.check"] }}
+    targets:
+      - webhook: {{ url: "{hooks}/alerts" }}
+checks:
+  beat:
+    heartbeat: {{ every: 1s, grace: 1s }}
+"#,
+        store = schema.url,
+        hooks = hooks.uri(),
+    );
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = Server::start(dirs[0].path(), &yaml);
+    let b = Server::start(dirs[1].path(), &yaml);
+
+    // Once the two share the partitions, find the one running the check and ping the other.
+    eventually(
+        Duration::from_secs(20),
+        "both instances hold partitions",
+        || async { (partitions(&a).await > 0 && partitions(&b).await > 0).then_some(()) },
+    )
+    .await;
+    let (runner, other) = eventually(
+        Duration::from_secs(20),
+        "an instance runs the check",
+        || async {
+            if run_here(&a).await.is_some() {
+                Some((&a, &b))
+            } else if run_here(&b).await.is_some() {
+                Some((&b, &a))
+            } else {
+                None
+            }
+        },
+    )
+    .await;
+    let pinged_from = std::time::Instant::now();
+    while pinged_from.elapsed() < Duration::from_secs(4) {
+        let (status, _) = post_json(&other.url("/v1/heartbeats/beat"), &Value::Null).await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // (The partition may have moved meanwhile: ask whichever instance runs the check now.)
+    let shown = match run_here(runner).await {
+        Some(shown) => shown,
+        None => run_here(other)
+            .await
+            .expect("one of the two runs the check"),
+    };
+    assert_eq!(shown["state"], "healthy", "{shown}");
+    assert!(
+        alerts(&hooks).await.is_empty(),
+        "pinged through the other instance"
+    );
+
+    // Silence: one Check Failed for the pair, not one per instance.
+    eventually(Duration::from_secs(15), "Check Failed", || async {
+        (!alerts(&hooks).await.is_empty()).then_some(())
+    })
+    .await;
+    // Evaluations go on (wherever the check runs now) for 2 s more: still one alert.
+    let later = signalbox_core::time::millis_to_rfc3339(signalbox_core::time::now_millis() + 2_000);
+    eventually(
+        Duration::from_secs(15),
+        "more failing evaluations",
+        || async {
+            for server in [&a, &b] {
+                if let Some(shown) = run_here(server).await
+                    && shown["last_run"]["at"]
+                        .as_str()
+                        .is_some_and(|at| at > later.as_str())
+                    && shown["state"] == "failing"
+                {
+                    return Some(());
+                }
+            }
+            None
+        },
+    )
+    .await;
+    assert_eq!(kinds(&alerts(&hooks).await), ["Check Failed"]);
+    drop((a, b));
+    schema.drop_schema().await;
+}

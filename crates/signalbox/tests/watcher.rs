@@ -87,6 +87,20 @@ fn hits(seen: &std::sync::Mutex<Vec<String>>, path: &str) -> usize {
     seen.lock().unwrap().iter().filter(|p| *p == path).count()
 }
 
+/// The first `watcher file skipped` log line (JSON) of `server`, waiting up to 10 s.
+fn skipped_log(server: &Server) -> Option<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        let line = server.logs.recv_timeout(left).ok()?;
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == "watcher file skipped"
+        {
+            return Some(v);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_files_run_post_skip_the_broken_one_and_reload() {
     let hooks = MockServer::start().await;
@@ -230,6 +244,14 @@ monitor:
     assert!(
         line.contains(&format!("file=\"{}\"", broken.display())) && line.ends_with(" 1"),
         "{line}"
+    );
+    // ... and logged with its file and position.
+    let skipped = skipped_log(&server).unwrap_or_else(|| panic!("no log line for broken.yml"));
+    assert_eq!(skipped["file"], broken.display().to_string(), "{skipped}");
+    assert_eq!(
+        (skipped["line"].as_u64(), skipped["column"].as_u64()),
+        (Some(4), Some(18)),
+        "{skipped}"
     );
     assert!(
         metrics.contains("signalbox_watcher_endpoints 3"),

@@ -9,6 +9,9 @@ use signalbox_schedule::chrono::Utc;
 use super::certificate::{CertInfo, SharedVerifier, read_pem_certificates};
 use super::{Probe, ProbeError, ProbeResult, elapsed_ms};
 
+/// Idle connections kept per host and pool (see `client_builder`).
+const IDLE_PER_HOST: usize = 256;
+
 /// Most body bytes kept from a response; the rest is not read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -33,13 +36,12 @@ fn client_builder(
     } else {
         reqwest::redirect::Policy::none()
     };
-    let builder = reqwest::Client::builder();
-    // No idle connection is kept, so every request opens its own.
-    let builder = if keep_alive {
-        builder
-    } else {
-        builder.pool_max_idle_per_host(0)
-    };
+    // Without a cap, a burst of runs (a start, a takeover, a slow moment) opens a connection
+    // per run and the pool keeps them all: thousands of idle sockets with their buffers. The
+    // steady state needs far fewer (runs per second × response time). Zero idle connections
+    // means every request opens its own.
+    let idle = if keep_alive { IDLE_PER_HOST } else { 0 };
+    let builder = reqwest::Client::builder().pool_max_idle_per_host(idle);
     builder
         .redirect(redirect)
         .tls_danger_accept_invalid_certs(!verify_tls)
