@@ -170,7 +170,7 @@ pub fn result_json(
     outcome: &CheckOutcome,
 ) -> Value {
     let failure = outcome.failure.as_ref();
-    json!({
+    let mut result = json!({
         "check": check.name,
         "url": check.target,
         "scheduled_time": millis_to_rfc3339(scheduled),
@@ -182,7 +182,12 @@ pub fn result_json(
         "reason": failure.map(|f| f.reason.clone()),
         "error": outcome.result.error,
         "extracts": Value::Object(outcome.extracts.clone()),
-    })
+    });
+    // What only some probe kinds see: certificate expiry, DNS answers, heartbeat age.
+    if let Value::Object(fields) = &mut result {
+        fields.extend(outcome.result.kind_fields());
+    }
+    result
 }
 
 /// Results waiting for their flush, by set, and per-run events ready to go.
@@ -376,6 +381,20 @@ mod tests {
             failure: None,
             extracts: Map::new(),
         }
+    }
+
+    #[test]
+    fn results_carry_the_fields_of_their_probe_kind() {
+        let c = check("tls", json!({}));
+        let plain = result_json(&c, 1_000, 1_002, &outcome(3));
+        assert_eq!(plain["response_time_ms"], 3);
+        assert!(plain.get("cert_expires_in_days").is_none(), "{plain}");
+        let mut with_cert = outcome(3);
+        with_cert.result.cert_expires_in_days = Some(12.5);
+        with_cert.result.dns_answers = vec!["10.0.0.1".into()];
+        let shown = result_json(&c, 1_000, 1_002, &with_cert);
+        assert_eq!(shown["cert_expires_in_days"], 12.5);
+        assert_eq!(shown["check"], "tls");
     }
 
     fn opts(global: Option<bool>, flush: Duration, max_batch: usize) -> ReportOptions {

@@ -554,7 +554,6 @@ macro_rules! schedule_methods {
                 schedules: &[$crate::schedules::ConfigSchedule],
                 now: $crate::Millis,
             ) -> Result<(), $crate::StoreError> {
-                use sqlx::Row as _;
                 let mut tx = ($begin)(&self.$writer).await?;
                 let mut sorted: Vec<&$crate::schedules::ConfigSchedule> =
                     schedules.iter().collect();
@@ -568,21 +567,22 @@ macro_rules! schedule_methods {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let changed = sqlx::query($crate::schedules::CHANGED_IN_SYNC)
+                // Names only, each row dropped as it is read: a first sync changes every
+                // schedule, and 100,000 rows held at once would stay in the C allocator's
+                // arenas (SQLite copies every value it returns) long after they are freed.
+                let changed: Vec<String> = sqlx::query_scalar($crate::schedules::CHANGED_IN_SYNC)
                     .bind(now)
                     .fetch_all(&mut *tx)
                     .await?;
-                for row in changed {
-                    let name: String = row.try_get(0)?;
+                for name in changed {
                     $crate::schedules::withdraw_ahead!(tx, &name, now);
                 }
                 let keep: std::collections::HashSet<&str> =
                     sorted.iter().map(|s| s.name.as_str()).collect();
-                let existing = sqlx::query($crate::schedules::CONFIG_NAMES)
+                let existing: Vec<String> = sqlx::query_scalar($crate::schedules::CONFIG_NAMES)
                     .fetch_all(&mut *tx)
                     .await?;
-                for row in existing {
-                    let name: String = row.try_get(0)?;
+                for name in existing {
                     if !keep.contains(name.as_str()) {
                         sqlx::query($crate::schedules::DELETE_CONFIG)
                             .bind(name.as_str())
@@ -794,11 +794,10 @@ macro_rules! schedule_methods {
                 after: &str,
                 limit: u32,
             ) -> Result<Vec<String>, $crate::StoreError> {
-                use sqlx::Row as _;
                 if limit == 0 {
                     return Ok(Vec::new());
                 }
-                let rows = sqlx::query($renew)
+                let mut names: Vec<String> = sqlx::query_scalar($renew)
                     .bind(owner)
                     .bind(now)
                     .bind(lease_until)
@@ -806,10 +805,6 @@ macro_rules! schedule_methods {
                     .bind(i64::from(limit))
                     .fetch_all(&self.$writer)
                     .await?;
-                let mut names = rows
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<Result<Vec<_>, _>>()?;
                 names.sort_unstable();
                 Ok(names)
             }
