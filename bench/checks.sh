@@ -16,7 +16,7 @@
 # compared. blackbox_exporter is a pull prober (no schedule, so no lag): wrk drives
 # /probe?module=http_json with WRK_CONNECTIONS connections; its probes/s is its ceiling and every
 # probe opens a new connection (it builds a client per probe).
-# Environment: CHECKS [10000], DURATION [15] s, WARMUP [10] s, MODES ["keepalive newconn"],
+# Environment: CHECKS [10000], DURATION [15] s, WARMUP [20] s, MODES ["keepalive newconn"],
 # NEWCONN_CHECKS [5000] (checks in the new-connection run), PEER_RATES ["1000 2000 3000 4000 6000"],
 # PEERS [1], WRK_CONNECTIONS [32], SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0].
 # Installs nginx-light, wrk, prometheus-blackbox-exporter (apt) and aiohttp (pip) if missing.
@@ -26,7 +26,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CHECKS="${CHECKS:-10000}"
 DURATION="${DURATION:-15}"
-WARMUP="${WARMUP:-10}"
+WARMUP="${WARMUP:-20}"
 MODES="${MODES-keepalive newconn}"
 NEWCONN_CHECKS="${NEWCONN_CHECKS:-5000}"
 PEER_RATES="${PEER_RATES:-1000 2000 3000 4000 6000}"

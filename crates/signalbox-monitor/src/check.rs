@@ -71,6 +71,32 @@ impl CheckOutcome {
     pub fn success(&self) -> bool {
         self.failure.is_none()
     }
+
+    /// What a run found, as the API's `last_run` and reported results show it: `success`,
+    /// `status`, `response_time_ms`, `assertion`, `reason`, `error`, `extracts`, and the fields
+    /// only its probe kind fills.
+    pub fn to_json_fields(&self) -> Map<String, Value> {
+        let failure = self.failure.as_ref();
+        let mut fields = Map::with_capacity(10);
+        fields.insert("success".into(), Value::Bool(self.success()));
+        fields.insert("status".into(), serde_json::json!(self.result.status));
+        fields.insert(
+            "response_time_ms".into(),
+            serde_json::json!(self.result.response_time_ms),
+        );
+        fields.insert(
+            "assertion".into(),
+            serde_json::json!(failure.and_then(|f| f.assertion.clone())),
+        );
+        fields.insert(
+            "reason".into(),
+            serde_json::json!(failure.map(|f| f.reason.clone())),
+        );
+        fields.insert("error".into(), serde_json::json!(self.result.error));
+        fields.insert("extracts".into(), Value::Object(self.extracts.clone()));
+        fields.extend(self.result.kind_fields());
+        fields
+    }
 }
 
 impl CompiledCheck {

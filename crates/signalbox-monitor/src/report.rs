@@ -169,25 +169,13 @@ pub fn result_json(
     started: Millis,
     outcome: &CheckOutcome,
 ) -> Value {
-    let failure = outcome.failure.as_ref();
-    let mut result = json!({
-        "check": check.name,
-        "url": check.target,
-        "scheduled_time": millis_to_rfc3339(scheduled),
-        "started_at": millis_to_rfc3339(started),
-        "success": outcome.success(),
-        "status": outcome.result.status,
-        "response_time_ms": outcome.result.response_time_ms,
-        "assertion": failure.and_then(|f| f.assertion.clone()),
-        "reason": failure.map(|f| f.reason.clone()),
-        "error": outcome.result.error,
-        "extracts": Value::Object(outcome.extracts.clone()),
-    });
-    // What only some probe kinds see: certificate expiry, DNS answers, heartbeat age.
-    if let Value::Object(fields) = &mut result {
-        fields.extend(outcome.result.kind_fields());
-    }
-    result
+    let mut result = Map::with_capacity(14);
+    result.insert("check".into(), json!(check.name));
+    result.insert("url".into(), json!(check.target));
+    result.insert("scheduled_time".into(), json!(millis_to_rfc3339(scheduled)));
+    result.insert("started_at".into(), json!(millis_to_rfc3339(started)));
+    result.extend(outcome.to_json_fields());
+    Value::Object(result)
 }
 
 /// Results waiting for their flush, by set, and per-run events ready to go.

@@ -29,21 +29,10 @@ impl CheckStatus {
     /// The JSON the API answers with.
     pub fn to_json(&self, name: &str) -> Value {
         let last_run = self.last_run.as_ref().map(|(at, outcome)| {
-            let failure = outcome.failure.as_ref();
-            let mut run = json!({
-                "at": millis_to_rfc3339(*at),
-                "success": outcome.success(),
-                "status": outcome.result.status,
-                "response_time_ms": outcome.result.response_time_ms,
-                "assertion": failure.and_then(|f| f.assertion.clone()),
-                "reason": failure.map(|f| f.reason.clone()),
-                "error": outcome.result.error,
-                "extracts": Value::Object(outcome.extracts.clone()),
-            });
-            if let Value::Object(fields) = &mut run {
-                fields.extend(outcome.result.kind_fields());
-            }
-            run
+            let mut run = serde_json::Map::with_capacity(11);
+            run.insert("at".into(), json!(millis_to_rfc3339(*at)));
+            run.extend(outcome.to_json_fields());
+            Value::Object(run)
         });
         json!({
             "name": name,
