@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use signalbox_core::metric_names as m;
 use signalbox_core::time::{Millis, now_millis};
-use signalbox_store::{AttemptRecord, Job, Store};
+use signalbox_store::{AttemptRecord, Job, ScheduleSource, Store};
 use signalbox_targets::{AttemptOutcome, DeliveryRequest};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{RetryDecision, decide};
-use crate::router::Router;
+use crate::router::{Router, TargetEntry};
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]
@@ -213,19 +213,53 @@ fn millis(d: Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The target a delivery is for. An API schedule's targets live in the store: one this
+/// instance has not built yet (created or changed through another instance, fired by a third)
+/// is built from its stored definition on first use.
+/// A store error is returned as such: the delivery is tried again later, not given up.
+async fn target_of(
+    shared: &Shared,
+    rule: &str,
+    index: u32,
+) -> Result<Option<TargetEntry>, signalbox_store::StoreError> {
+    if let Some(entry) = shared.router.target(rule, index) {
+        return Ok(Some(entry));
+    }
+    let (Some(name), Some(api)) = (
+        rule.strip_prefix(signalbox_config::schedule::SCHEDULE_RULE_PREFIX),
+        shared.router.api_schedules(),
+    ) else {
+        return Ok(None);
+    };
+    match shared.store.schedule(name).await? {
+        Some(row) if row.source == ScheduleSource::Api => {
+            if let Err(error) = api.load(name, &row.definition) {
+                tracing::warn!(%error, schedule = name, "an API schedule's targets cannot be built");
+            }
+            Ok(shared.router.target(rule, index))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Makes one attempt and decides what becomes of the delivery. Records nothing.
 async fn attempt(shared: &Shared, job: &Job) -> AttemptRecord {
     let d = &job.delivery;
     let number = d.attempts + 1;
-    let record = match shared.router.target(&d.rule, d.target) {
-        None => AttemptRecord::Dead {
+    let record = match target_of(shared, &d.rule, d.target).await {
+        Err(error) => AttemptRecord::Retry {
+            next_attempt_at: now_millis() + 1_000,
+            error: format!("looking up the target failed: {error}"),
+            status: None,
+        },
+        Ok(None) => AttemptRecord::Dead {
             error: format!(
                 "rule {:?} has no target {} any more (config changed)",
                 d.rule, d.target
             ),
             status: None,
         },
-        Some(entry) => match serde_json::from_str::<Value>(&job.event_body) {
+        Ok(Some(entry)) => match serde_json::from_str::<Value>(&job.event_body) {
             Err(e) => AttemptRecord::Dead {
                 error: format!("stored event is not valid JSON: {e}"),
                 status: None,

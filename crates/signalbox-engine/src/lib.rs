@@ -11,5 +11,5 @@ pub mod scheduler;
 
 pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use ingest::{IngestError, IngestHandle, IngestOptions, IngestResult, Ingestor};
-pub use router::{DynamicReports, MatchedRule, Router, RouterError};
+pub use router::{ApiScheduleTargets, DynamicReports, MatchedRule, Router, RouterError};
 pub use scheduler::{Scheduler, SchedulerHandle, SchedulerOptions};

@@ -73,6 +73,7 @@ pub struct Router {
     rules: Vec<RuleEntry>,
     by_name: HashMap<String, usize>,
     dynamic: Option<Arc<DynamicReports>>,
+    api_schedules: Option<Arc<ApiScheduleTargets>>,
 }
 
 /// Report sets whose targets change while the router runs (the watcher's endpoint files, read
@@ -133,6 +134,106 @@ impl DynamicReports {
         match self.sets.read() {
             Ok(sets) => sets.get(id).cloned(),
             Err(poisoned) => poisoned.into_inner().get(id).cloned(),
+        }
+    }
+}
+
+/// The own targets of schedules created through the API (`PUT /v1/schedules/{name}` with
+/// `targets`). Their definitions, targets included, live in the store, so every instance can
+/// build them: at start, when its scheduler adopts such a schedule, when the API call lands on
+/// it, and when its dispatcher meets a delivery of one it has not built yet. Deliveries are
+/// filed under `schedule:<name>` like a config schedule's.
+pub struct ApiScheduleTargets {
+    ctx: BuildContext,
+    built: RwLock<HashMap<String, Arc<Vec<TargetEntry>>>>,
+}
+
+impl std::fmt::Debug for ApiScheduleTargets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.built.read().map(|b| b.len()).unwrap_or(0);
+        f.debug_struct("ApiScheduleTargets")
+            .field("schedules", &n)
+            .finish()
+    }
+}
+
+impl ApiScheduleTargets {
+    /// Targets built with `ctx` (the config's channels and HTTP client).
+    pub fn new(ctx: BuildContext) -> ApiScheduleTargets {
+        ApiScheduleTargets {
+            ctx,
+            built: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Builds `targets` for schedule `name`; every target that cannot be built is an error.
+    pub fn build(
+        &self,
+        name: &str,
+        targets: &[TargetConfig],
+    ) -> Result<Vec<TargetEntry>, Vec<RouterError>> {
+        let rule_name = schedule_rule_name(name);
+        let mut entries = Vec::with_capacity(targets.len());
+        let mut errors = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            match signalbox_targets::build(&rule_name, i, t, &self.ctx) {
+                Ok(target) => entries.push(TargetEntry {
+                    target,
+                    policy: policy_of(t),
+                }),
+                Err(e) => errors.push(RouterError::Target(e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(entries)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Makes `entries` the targets of `name` (none: it has no targets).
+    pub fn set(&self, name: &str, entries: Vec<TargetEntry>) {
+        let mut built = match self.built.write() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if entries.is_empty() {
+            built.remove(name);
+        } else {
+            built.insert(name.to_owned(), Arc::new(entries));
+        }
+    }
+
+    /// Builds the targets of a stored API definition (the `PUT` body's fields as JSON) and
+    /// makes them `name`'s; on an error `name` keeps none and the error is returned.
+    pub fn load(&self, name: &str, definition: &str) -> Result<(), String> {
+        let mut definition: serde_json::Value = serde_json::from_str(definition)
+            .map_err(|e| format!("stored definition is not valid: {e}"))?;
+        let targets: Vec<TargetConfig> = match definition.get_mut("targets") {
+            Some(targets) => serde_json::from_value(targets.take())
+                .map_err(|e| format!("stored targets are not valid: {e}"))?,
+            None => Vec::new(),
+        };
+        match self.build(name, &targets) {
+            Ok(entries) => {
+                self.set(name, entries);
+                Ok(())
+            }
+            Err(errors) => {
+                self.set(name, Vec::new());
+                Err(errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "))
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<Vec<TargetEntry>>> {
+        match self.built.read() {
+            Ok(b) => b.get(name).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(name).cloned(),
         }
     }
 }
@@ -276,6 +377,7 @@ impl Router {
                     rules,
                     by_name,
                     dynamic: None,
+                    api_schedules: None,
                 })
             }
             _ => Err(errors),
@@ -287,6 +389,17 @@ impl Router {
     pub fn with_dynamic_reports(mut self, dynamic: Arc<DynamicReports>) -> Router {
         self.dynamic = Some(dynamic);
         self
+    }
+
+    /// Routes the deliveries of API schedules to the targets kept in `targets`.
+    pub fn with_api_schedules(mut self, targets: Arc<ApiScheduleTargets>) -> Router {
+        self.api_schedules = Some(targets);
+        self
+    }
+
+    /// Where API schedules' targets are kept, when set.
+    pub fn api_schedules(&self) -> Option<&Arc<ApiScheduleTargets>> {
+        self.api_schedules.as_ref()
     }
 
     /// The deliveries `event` (EventBridge shape) owes: one per target of each matching rule,
@@ -340,10 +453,15 @@ impl Router {
     /// this instance's config does not define it or gives it none), each with a fresh stable id.
     pub fn schedule_deliveries(&self, name: &str) -> Vec<NewDelivery> {
         let rule_name = schedule_rule_name(name);
-        let Some(&i) = self.by_name.get(&rule_name) else {
-            return Vec::new();
+        let count = match self.by_name.get(&rule_name) {
+            Some(&i) => self.rules[i].targets.len(),
+            None => self
+                .api_schedules
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .map_or(0, |t| t.len()),
         };
-        (0..self.rules[i].targets.len())
+        (0..count)
             .map(|t| NewDelivery {
                 id: signalbox_core::ids::new_id(),
                 rule: rule_name.clone(),
@@ -357,6 +475,14 @@ impl Router {
     pub fn target(&self, rule: &str, index: u32) -> Option<TargetEntry> {
         if let Some(&i) = self.by_name.get(rule) {
             return self.rules[i].targets.get(index as usize).cloned();
+        }
+        if let Some(name) = rule.strip_prefix(signalbox_config::schedule::SCHEDULE_RULE_PREFIX) {
+            return self
+                .api_schedules
+                .as_ref()?
+                .get(name)?
+                .get(index as usize)
+                .cloned();
         }
         let id = rule.strip_prefix(signalbox_config::CHECK_REPORT_RULE_PREFIX)?;
         self.dynamic.as_ref()?.get(id)?.get(index as usize).cloned()
@@ -465,6 +591,32 @@ mod dynamic_report_tests {
 
     fn log_target() -> TargetConfig {
         serde_json::from_value(json!({"log": {}})).unwrap()
+    }
+
+    #[test]
+    fn api_schedules_targets_come_from_their_stored_definitions() {
+        let config = signalbox_config::load_str("rules: {}\n", Path::new("c.yaml"))
+            .expect("loads")
+            .config;
+        let ctx = BuildContext::new().unwrap();
+        let api = Arc::new(ApiScheduleTargets::new(ctx.clone()));
+        let router = Router::build(&config, &ctx)
+            .unwrap()
+            .with_api_schedules(api.clone());
+        assert!(router.schedule_deliveries("nightly").is_empty());
+        let stored = r#"{"cron":"@daily","targets":[{"log":{}},{"webhook":{"url":"http://127.0.0.1:9/x"}}]}"#;
+        api.load("nightly", stored).unwrap();
+        let owed = router.schedule_deliveries("nightly");
+        assert_eq!(owed.len(), 2);
+        assert_eq!(owed[1].rule, "schedule:nightly");
+        assert!(router.target("schedule:nightly", 1).is_some());
+        assert!(router.target("schedule:nightly", 2).is_none());
+        // A definition whose targets no longer build leaves the schedule without any.
+        let bad = r#"{"cron":"@daily","targets":[{"webhook":{"url":"ftp://x"}}]}"#;
+        assert!(api.load("nightly", bad).is_err());
+        assert!(router.target("schedule:nightly", 0).is_none());
+        api.load("nightly", r#"{"cron":"@daily"}"#).unwrap();
+        assert!(router.schedule_deliveries("nightly").is_empty());
     }
 
     #[test]

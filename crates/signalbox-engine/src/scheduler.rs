@@ -32,8 +32,8 @@ use signalbox_core::metric_names as m;
 use signalbox_core::time::Millis;
 use signalbox_schedule::{is_suppressed, plan_fires};
 use signalbox_store::{
-    ClaimedSchedule, ConfigSchedule, FireKind, FireOutcome, FireWrite, ScheduleRow, Store,
-    StoreError,
+    ClaimedSchedule, ConfigSchedule, FireKind, FireOutcome, FireWrite, ScheduleRow, ScheduleSource,
+    Store, StoreError,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -544,6 +544,14 @@ impl Scheduler {
     /// Takes a schedule as the store has it: compiles it, plans what is due since its last
     /// fire, and queues its next time.
     fn adopt(&mut self, row: &ScheduleRow, now: Millis) {
+        // An API schedule's own targets come with its stored definition; build them here so
+        // its fires create their deliveries whichever instance served the API call.
+        if row.source == ScheduleSource::Api
+            && let Some(api) = self.router.api_schedules()
+            && let Err(error) = api.load(&row.name, &row.definition)
+        {
+            tracing::warn!(schedule = %row.name, %error, "schedule targets cannot be built; fires have none");
+        }
         self.next_generation += 1;
         let generation = self.next_generation;
         let name: Arc<str> = Arc::from(row.name.as_str());

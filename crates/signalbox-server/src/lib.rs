@@ -44,6 +44,8 @@ pub struct AppState {
     pub checks: signalbox_monitor::CheckStatuses,
     /// Which checks are heartbeats, for the ping routes.
     pub heartbeats: signalbox_monitor::HeartbeatNames,
+    /// Where API schedules' own targets are built and kept (the router's).
+    pub api_schedules: Arc<signalbox_engine::ApiScheduleTargets>,
 }
 
 /// All routes.

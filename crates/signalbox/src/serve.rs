@@ -52,7 +52,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     drop(loaded.origins);
     // Report sets that change at runtime: the watcher's endpoint files' posts.
     let watcher_reports = Arc::new(signalbox_engine::DynamicReports::default());
-    let router = Arc::new(router.with_dynamic_reports(watcher_reports.clone()));
+    // API schedules' own targets: built from their stored definitions when first needed.
+    let api_schedules = Arc::new(signalbox_engine::ApiScheduleTargets::new(ctx.clone()));
+    let router = Arc::new(
+        router
+            .with_dynamic_reports(watcher_reports.clone())
+            .with_api_schedules(api_schedules.clone()),
+    );
 
     let prometheus = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(m::DELIVERY_LATENCY.into()), LATENCY_BUCKETS)?
@@ -175,6 +181,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         schedule_timezone: config.server.timezone.clone(),
         checks: check_statuses,
         heartbeats: signalbox_monitor::HeartbeatNames::from_config(&config.checks),
+        api_schedules,
     });
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await

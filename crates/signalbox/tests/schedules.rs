@@ -348,6 +348,52 @@ schedules:
         .unwrap();
     assert_eq!(r.status(), 400);
 
+    // An API schedule's own targets: built at once (a bad one is a 400), stored with the
+    // definition, delivered like a config schedule's.
+    let r = c
+        .put(server.url("/v1/schedules/with-hook"))
+        .json(&json!({"cron": "* * * * * *", "targets": [{"webhook": {"url": "ftp://nope"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("with-hook"),
+        "{body}"
+    );
+    let r = c
+        .put(server.url("/v1/schedules/with-hook"))
+        .json(&json!({
+            "cron": "* * * * * *",
+            "targets": [{"webhook": {"url": format!("{}/api-hook", hooks.uri())}}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let delivered = eventually(
+        Duration::from_secs(15),
+        "a fire of the API schedule at its own webhook",
+        || async {
+            let got = bodies(&hooks, "/api-hook").await;
+            (!got.is_empty()).then_some(got)
+        },
+    )
+    .await;
+    assert_eq!(delivered[0]["detail"]["schedule"], "with-hook");
+    assert_eq!(delivered[0]["source"], "signalbox.schedule");
+    let r = c
+        .delete(server.url("/v1/schedules/with-hook"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
     let r = c
         .delete(server.url("/v1/schedules/every-2s"))
         .send()

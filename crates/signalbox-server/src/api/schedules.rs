@@ -123,14 +123,17 @@ pub async fn put(
             format!("schedule \"{name}\": {e}"),
         )
     })?;
-    if !config.targets.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "schedule \"{name}\": targets are not supported on API schedules yet; route their events with a rule on source \"signalbox.schedule\" and resources [\"schedule/{name}\"]"
-            ),
-        ));
-    }
+    // Built now so that a bad target is a 400 here rather than a dead delivery later.
+    let targets = state
+        .api_schedules
+        .build(&name, &config.targets)
+        .map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("schedule \"{name}\": {}", text.join("; ")),
+            )
+        })?;
     if let Err(problems) = config.compile(&name, &state.schedule_timezone) {
         let text: Vec<String> = problems.into_iter().map(|p| p.message).collect();
         return Err(ApiError::new(
@@ -138,7 +141,14 @@ pub async fn put(
             format!("schedule \"{name}\": {}", text.join("; ")),
         ));
     }
-    let definition = config.definition_json().to_string();
+    let mut definition = config.definition_json();
+    // The targets as sent: every instance builds them from the store.
+    if let Ok(Value::Object(mut sent)) = serde_json::from_slice::<Value>(&body)
+        && let Some(sent_targets) = sent.remove("targets")
+    {
+        definition["targets"] = sent_targets;
+    }
+    let definition = definition.to_string();
     let outcome = state
         .store
         .put_schedule(&name, &definition, config.paused, now_millis())
@@ -148,6 +158,7 @@ pub async fn put(
         PutScheduleOutcome::Updated(row) => (StatusCode::OK, row),
         PutScheduleOutcome::ConfigOwned => return Err(config_owned(&name, "change")),
     };
+    state.api_schedules.set(&name, targets);
     state.scheduler.refresh();
     Ok((status, Json(schedule_json(&row, &state.schedule_timezone))).into_response())
 }
@@ -159,6 +170,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     match state.store.delete_schedule(&name).await? {
         DeleteScheduleOutcome::Deleted => {
+            state.api_schedules.set(&name, Vec::new());
             state.scheduler.refresh();
             Ok(StatusCode::NO_CONTENT)
         }
