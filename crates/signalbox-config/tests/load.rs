@@ -915,3 +915,28 @@ fn echo_form_rules_load_and_are_checked() {
         ]
     );
 }
+
+#[test]
+fn a_schedule_in_two_files_is_reported_with_both_places() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = write(
+        dir.path(),
+        "10-a.yaml",
+        "schedules:\n  a: { cron: \"@daily\" }\n  b: { cron: \"@daily\" }\n",
+    );
+    let second = write(
+        dir.path(),
+        "20-b.yaml",
+        "schedules:\n  c: { cron: \"@daily\" }\n  b: { cron: \"@hourly\" }\n",
+    );
+    let errors = load_with(dir.path(), &env(&[])).expect_err("b twice");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        format!(
+            "schedule \"b\" is defined twice: at {}:3:3 and at {}:3:3",
+            first.display(),
+            second.display()
+        )
+    );
+}

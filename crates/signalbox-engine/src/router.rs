@@ -582,6 +582,34 @@ checks:
 }
 
 #[cfg(test)]
+mod schedule_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn only_schedules_with_targets_get_a_reserved_rule() {
+        let yaml = "schedules:\n  bare: { cron: \"@daily\" }\n  with: { cron: \"@daily\", targets: [{ log: {} }, { log: {} }] }\n";
+        let config = signalbox_config::load_str(yaml, Path::new("s.yaml"))
+            .expect("loads")
+            .config;
+        let router = Router::build(&config, &BuildContext::new().unwrap()).unwrap();
+        assert_eq!(
+            router.rules.len(),
+            1,
+            "no entry for a schedule without targets"
+        );
+        assert!(router.schedule_deliveries("bare").is_empty());
+        let deliveries = router.schedule_deliveries("with");
+        assert_eq!(deliveries.len(), 2);
+        assert!(deliveries.iter().all(|d| d.rule == "schedule:with"));
+        assert!(router.target("schedule:with", 1).is_some());
+        assert!(router.target("schedule:bare", 0).is_none());
+        assert_eq!(router.rule_count(), 0);
+    }
+}
+
+#[cfg(test)]
 mod dynamic_report_tests {
     use std::path::Path;
 

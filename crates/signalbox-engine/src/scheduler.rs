@@ -546,11 +546,17 @@ impl Scheduler {
     fn adopt(&mut self, row: &ScheduleRow, now: Millis) {
         // An API schedule's own targets come with its stored definition; build them here so
         // its fires create their deliveries whichever instance served the API call.
-        if row.source == ScheduleSource::Api
-            && let Some(api) = self.router.api_schedules()
-            && let Err(error) = api.load(&row.name, &row.definition)
-        {
-            tracing::warn!(schedule = %row.name, %error, "schedule targets cannot be built; fires have none");
+        if let Some(api) = self.router.api_schedules() {
+            match row.source {
+                ScheduleSource::Api => {
+                    if let Err(error) = api.load(&row.name, &row.definition) {
+                        tracing::warn!(schedule = %row.name, %error, "schedule targets cannot be built; fires have none");
+                    }
+                }
+                // The router has no entry for a config schedule without targets, so targets
+                // left from an API definition of the same name would be used: drop them.
+                ScheduleSource::Config => api.set(&row.name, Vec::new()),
+            }
         }
         self.next_generation += 1;
         let generation = self.next_generation;
@@ -888,6 +894,119 @@ fn to_datetime(ms: Millis) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(name: &str, cron: &str) -> ScheduleRow {
+        ScheduleRow {
+            name: name.into(),
+            source: signalbox_store::ScheduleSource::Config,
+            definition: json!({ "cron": cron }).to_string(),
+            paused: false,
+            version: 1,
+            lease_owner: None,
+            lease_until: 0,
+            last_scheduled_time: None,
+            last_fired_at: None,
+            last_outcome: None,
+            anchor: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    async fn scheduler() -> Scheduler {
+        let store = signalbox_store::open("sqlite::memory:", &Default::default())
+            .await
+            .expect("store");
+        let router = Router::build(
+            &signalbox_config::Config::default(),
+            &signalbox_targets::BuildContext::new().expect("context"),
+        )
+        .unwrap_or_else(|_| panic!("router"));
+        let opts = SchedulerOptions::new("test".into());
+        Scheduler::new(Arc::from(store), Arc::new(router), opts, Arc::default()).0
+    }
+
+    #[tokio::test]
+    async fn schedules_that_compile_alike_share_one_compiled_form() {
+        let mut scheduler = scheduler().await;
+        // Two `H` schedules whose names pick the same minute and hour.
+        let mut seen = HashMap::new();
+        let (a, b) = (0..10_000)
+            .map(|i| format!("s{i}"))
+            .find_map(|name| {
+                let spec = compile_row(&row(&name, "0 H H * * ?"), "UTC").expect("compiles");
+                seen.insert(spec, name.clone()).map(|first| (first, name))
+            })
+            .expect("1,440 forms: a pair within 10,000 names");
+        let now = 1_000_000;
+        for name in [&a, &b] {
+            scheduler.adopt(&row(name, "0 H H * * ?"), now);
+        }
+        let spec = |s: &Scheduler, n: &str| s.owned[n].spec.clone().expect("compiled");
+        assert!(Arc::ptr_eq(&spec(&scheduler, &a), &spec(&scheduler, &b)));
+        assert_eq!(scheduler.specs.len(), 1);
+
+        // A name that picks other values gets its own form.
+        let other = (0..100)
+            .map(|i| format!("t{i}"))
+            .find(|n| {
+                compile_row(&row(n, "0 H H * * ?"), "UTC").ok()
+                    != compile_row(&row(&a, "0 H H * * ?"), "UTC").ok()
+            })
+            .expect("another form");
+        scheduler.adopt(&row(&other, "0 H H * * ?"), now);
+        assert!(!Arc::ptr_eq(
+            &spec(&scheduler, &a),
+            &spec(&scheduler, &other)
+        ));
+        assert_eq!(scheduler.specs.len(), 2);
+
+        // Without `H` the form is found by definition, and is the same one.
+        scheduler.adopt(&row("x", "0 0 3 * * ?"), now);
+        scheduler.adopt(&row("y", "0 0 3 * * ?"), now);
+        assert!(Arc::ptr_eq(&spec(&scheduler, "x"), &spec(&scheduler, "y")));
+        assert_eq!(scheduler.specs.len(), 3);
+
+        // A form no schedule holds any more is let go at the next renewal.
+        for n in [&a, &b] {
+            scheduler.owned.remove(n.as_str());
+        }
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let held: Vec<String> = scheduler.owned.keys().map(|n| n.to_string()).collect();
+        let mut held = held;
+        held.sort();
+        scheduler
+            .apply(
+                Upkeep::Renewed {
+                    held,
+                    changed: Vec::new(),
+                    now,
+                },
+                &tx,
+                &Notify::new(),
+            )
+            .await;
+        assert_eq!(scheduler.specs.len(), 2);
+        assert_eq!(scheduler.owned.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_config_schedule_without_targets_drops_those_of_an_api_definition() {
+        let ctx = signalbox_targets::BuildContext::new().expect("context");
+        let router = Router::build(&signalbox_config::Config::default(), &ctx)
+            .unwrap_or_else(|_| panic!("router"))
+            .with_api_schedules(Arc::new(crate::router::ApiScheduleTargets::new(ctx)));
+        let mut scheduler = scheduler().await;
+        scheduler.router = Arc::new(router);
+        let mut api = row("z", "@daily");
+        api.source = signalbox_store::ScheduleSource::Api;
+        api.definition = json!({ "cron": "@daily", "targets": [{ "log": {} }] }).to_string();
+        scheduler.adopt(&api, 1_000_000);
+        assert_eq!(scheduler.router.schedule_deliveries("z").len(), 1);
+        scheduler.adopt(&row("z", "@daily"), 1_000_000);
+        assert!(scheduler.router.schedule_deliveries("z").is_empty());
+        assert!(scheduler.router.target("schedule:z", 0).is_none());
+    }
 
     #[test]
     fn fire_ids_are_derived_from_schedule_and_time() {

@@ -58,16 +58,11 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(false)
-            // 64 MiB of page cache per connection (the default is 2 MiB): index pages of a busy
-            // outbox stay in memory instead of being re-read on every batch.
-            .pragma(
-                "cache_size",
-                std::env::var("SB_EXP_CACHE").unwrap_or("-65536".into()),
-            ); // EXPERIMENT-REMOVE
-        let connect = match std::env::var("SB_EXP_SOFT") {
-            Ok(l) => connect.pragma("soft_heap_limit", l),
-            Err(_) => connect,
-        }; // EXPERIMENT-REMOVE
+            // 2 MiB of page cache per connection (SQLite's default size): pages beyond it come
+            // from the OS's file cache. 64 MiB each (writer and up to 8 readers, filled as the
+            // database grows) was most of the process's memory under a steady fire load, and
+            // was not faster in bench/ingest.sh.
+            .pragma("cache_size", "-2048");
 
         if is_in_memory(url) {
             // One connection that never closes: the database lives exactly as long as it.
