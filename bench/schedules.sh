@@ -10,7 +10,8 @@
 # bucket bounds and as the share of fires per bucket, CPU (utime+stime over the measured span)
 # and RSS. The machine's load average is printed too: on a shared machine it moves lateness.
 # Environment: TOTAL, PER_SECOND, DURATION [20] seconds measured, WARMUP [10] seconds,
-# SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0], PEER [1], PYTHON [python3].
+# SKIP_BUILD [0], SIGNALBOX_BIN, KEEP_TMP [0], PEER [1], PYTHON [python3], STORE_EXTRA (more
+# `store:` settings, e.g. "schedule_lease: 60s").
 # Then, unless PEER=0, the peer in the same session (signalbox stopped first, so they do not
 # compete): bench/apscheduler_peer.py, APScheduler 3.x AsyncIOScheduler with PER_SECOND in-memory
 # jobs firing every second, same WARMUP and DURATION (installed with pip if missing), and a
@@ -38,11 +39,12 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 mkdir -p "$TMP/config"
 # Several files: the YAML reader caps nodes per document, and a directory of files is merged.
 python3 - "$TMP/config" "$TOTAL" "$PER_SECOND" "$PORT" "$TMP" <<'PY'
-import sys
+import os, sys
 path, total, per_second, port, tmp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 with open(f"{path}/00-server.yaml", "w") as f:
     f.write(f'server: {{ listen: "127.0.0.1:{port}" }}\n')
-    f.write(f'store: {{ url: "sqlite://{tmp}/sb.db" }}\n')
+    extra = os.environ.get("STORE_EXTRA", "")
+    f.write(f'store: {{ url: "sqlite://{tmp}/sb.db"{", " + extra if extra else ""} }}\n')
 per_file = 20000
 for start in range(0, total, per_file):
     with open(f"{path}/schedules-{start:06d}.yaml", "w") as f:
