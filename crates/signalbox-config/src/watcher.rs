@@ -745,7 +745,7 @@ mod tests {
 
     fn fixture(name: &str) -> (PathBuf, String) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/watcher")
+            .join("../../fixtures/watcher")
             .join(name);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));

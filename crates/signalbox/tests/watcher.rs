@@ -1,5 +1,5 @@
 //! The watcher format end to end with the real binary: the endpoint files of
-//! `shared/fixtures/watcher/` (copied, their hosts pointed at a local server, their posts at a
+//! `fixtures/watcher/` (copied, their hosts pointed at a local server, their posts at a
 //! local receiver, their schedules made per-second) run as checks; each run's post arrives with
 //! its placeholders filled and the API key as a URL parameter (and, for
 //! `post_service: aws-cloudwatch`, as a signed EventBridge `PutEvents` to a fake AWS endpoint);
@@ -19,7 +19,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/watcher")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/watcher")
 }
 
 /// The endpoints under check: every path answers like the fixture's services, and counts.
