@@ -217,28 +217,47 @@ pub(crate) const UPSERT_API: &str = concat!(
 
 pub(crate) const DELETE_API: &str = "DELETE FROM schedules WHERE name = $1 AND source = 'api'";
 
-/// `$1` name, `$2` now: withdraws the fires of a schedule recorded ahead of their time (the
-/// scheduler writes fires up to its look-ahead early, due at their time) with their events and
-/// deliveries, so a pause, a replacement or a deletion applies to every fire not yet due. The
-/// last statement moves `last_scheduled_time` back to the last fire that remains, so a quick
-/// resume plans the withdrawn time again.
-pub(crate) const WITHDRAW_AHEAD: [&str; 4] = [
-    "DELETE FROM deliveries WHERE event_id IN (SELECT event_id FROM schedule_fires \
-     WHERE schedule = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
-    "DELETE FROM events WHERE id IN (SELECT event_id FROM schedule_fires \
-     WHERE schedule = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
-    "DELETE FROM schedule_fires WHERE schedule = $1 AND scheduled_time > $2",
-    "UPDATE schedules SET last_scheduled_time = \
-     (SELECT MAX(scheduled_time) FROM schedule_fires WHERE schedule = $1) \
-     WHERE name = $1 AND last_scheduled_time > $2",
-];
+/// The statements that withdraw fires recorded ahead of their time (the scheduler writes fires
+/// up to its look-ahead early, due at their time) with their events and deliveries, for the
+/// fires whose `fire_column` is `$1` and later than `$2` (now). The last statement moves
+/// `last_scheduled_time` of the schedules whose `schedule_column` is `$1` back to the last fire
+/// that remains, so the withdrawn times are planned again.
+fn withdraw_statements(fire_column: &str, schedule_column: &str) -> [String; 4] {
+    let ahead = format!("{fire_column} = $1 AND scheduled_time > $2");
+    [
+        format!(
+            "DELETE FROM deliveries WHERE event_id IN (SELECT event_id FROM schedule_fires \
+             WHERE {ahead} AND event_id IS NOT NULL)"
+        ),
+        format!(
+            "DELETE FROM events WHERE id IN (SELECT event_id FROM schedule_fires \
+             WHERE {ahead} AND event_id IS NOT NULL)"
+        ),
+        format!("DELETE FROM schedule_fires WHERE {ahead}"),
+        format!(
+            "UPDATE schedules SET last_scheduled_time = \
+             (SELECT MAX(f.scheduled_time) FROM schedule_fires f WHERE f.schedule = schedules.name) \
+             WHERE {schedule_column} = $1 AND last_scheduled_time > $2"
+        ),
+    ]
+}
 
-/// Runs [`WITHDRAW_AHEAD`] in the transaction `$tx` (of either backend).
+/// `$1` name, `$2` now: a pause, a replacement or a deletion applies to every fire not yet due.
+pub(crate) static WITHDRAW_AHEAD: LazyLock<[String; 4]> =
+    LazyLock::new(|| withdraw_statements("schedule", "name"));
+
+/// `$1` owner, `$2` now: a stopping instance (before its leases are released) leaves no fire
+/// recorded ahead behind.
+pub(crate) static WITHDRAW_AHEAD_OF_OWNER: LazyLock<[String; 4]> =
+    LazyLock::new(|| withdraw_statements("owner", "lease_owner"));
+
+/// Runs `$statements` ([`WITHDRAW_AHEAD`] or [`WITHDRAW_AHEAD_OF_OWNER`]) for `$key` in the
+/// transaction `$tx` (of either backend).
 macro_rules! withdraw_ahead {
-    ($tx:ident, $name:expr, $now:expr) => {
-        for sql in $crate::schedules::WITHDRAW_AHEAD {
-            sqlx::query(sql)
-                .bind($name)
+    ($tx:ident, $statements:expr, $key:expr, $now:expr) => {
+        for sql in $statements.iter() {
+            sqlx::query(sql.as_str())
+                .bind($key)
                 .bind($now)
                 .execute(&mut *$tx)
                 .await?;
@@ -247,23 +266,10 @@ macro_rules! withdraw_ahead {
 }
 pub(crate) use withdraw_ahead;
 
-/// The `now` of a deletion, which the trait's `delete_schedule` does not pass.
+/// The `now` of a deletion or a release, which the trait's methods do not pass.
 pub(crate) fn now_for_withdraw() -> Millis {
     signalbox_core::time::now_millis()
 }
-
-/// `$1` owner, `$2` now: [`WITHDRAW_AHEAD`] for every schedule `owner` recorded fires of
-/// ahead of their time, when it stops (before its leases are released).
-pub(crate) const WITHDRAW_AHEAD_OF_OWNER: [&str; 4] = [
-    "DELETE FROM deliveries WHERE event_id IN (SELECT event_id FROM schedule_fires \
-     WHERE owner = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
-    "DELETE FROM events WHERE id IN (SELECT event_id FROM schedule_fires \
-     WHERE owner = $1 AND scheduled_time > $2 AND event_id IS NOT NULL)",
-    "DELETE FROM schedule_fires WHERE owner = $1 AND scheduled_time > $2",
-    "UPDATE schedules SET last_scheduled_time = \
-     (SELECT MAX(f.scheduled_time) FROM schedule_fires f WHERE f.schedule = schedules.name) \
-     WHERE lease_owner = $1 AND last_scheduled_time > $2",
-];
 
 /// `$1` now: config schedules whose definition changed in the sync that ran at `now`.
 pub(crate) const CHANGED_IN_SYNC: &str =
@@ -591,7 +597,12 @@ macro_rules! schedule_methods {
                     .fetch_all(&mut *tx)
                     .await?;
                 for name in changed {
-                    $crate::schedules::withdraw_ahead!(tx, &name, now);
+                    $crate::schedules::withdraw_ahead!(
+                        tx,
+                        $crate::schedules::WITHDRAW_AHEAD,
+                        &name,
+                        now
+                    );
                 }
                 let keep: std::collections::HashSet<&str> =
                     sorted.iter().map(|s| s.name.as_str()).collect();
@@ -604,7 +615,12 @@ macro_rules! schedule_methods {
                             .bind(name.as_str())
                             .execute(&mut *tx)
                             .await?;
-                        $crate::schedules::withdraw_ahead!(tx, &name, now);
+                        $crate::schedules::withdraw_ahead!(
+                            tx,
+                            $crate::schedules::WITHDRAW_AHEAD,
+                            &name,
+                            now
+                        );
                     }
                 }
                 tx.commit().await?;
@@ -634,7 +650,12 @@ macro_rules! schedule_methods {
                         if row.version == 1 {
                             PutScheduleOutcome::Created(row)
                         } else {
-                            $crate::schedules::withdraw_ahead!(tx, name, now);
+                            $crate::schedules::withdraw_ahead!(
+                                tx,
+                                $crate::schedules::WITHDRAW_AHEAD,
+                                name,
+                                now
+                            );
                             PutScheduleOutcome::Updated(row)
                         }
                     }
@@ -655,7 +676,12 @@ macro_rules! schedule_methods {
                     .await?;
                 if done.rows_affected() > 0 {
                     let now = $crate::schedules::now_for_withdraw();
-                    $crate::schedules::withdraw_ahead!(tx, name, now);
+                    $crate::schedules::withdraw_ahead!(
+                        tx,
+                        $crate::schedules::WITHDRAW_AHEAD,
+                        name,
+                        now
+                    );
                     tx.commit().await?;
                     return Ok(DeleteScheduleOutcome::Deleted);
                 }
@@ -680,7 +706,12 @@ macro_rules! schedule_methods {
                     .fetch_optional(&mut *tx)
                     .await?;
                 if paused && row.is_some() {
-                    $crate::schedules::withdraw_ahead!(tx, name, now);
+                    $crate::schedules::withdraw_ahead!(
+                        tx,
+                        $crate::schedules::WITHDRAW_AHEAD,
+                        name,
+                        now
+                    );
                 }
                 let row = match row {
                     // Read back: the withdrawal may have moved `last_scheduled_time`.
@@ -852,13 +883,12 @@ macro_rules! schedule_methods {
                         // A stopping instance leaves no fire recorded ahead behind: the next
                         // owner plans those times by the misfire policy.
                         let now = $crate::schedules::now_for_withdraw();
-                        for sql in $crate::schedules::WITHDRAW_AHEAD_OF_OWNER {
-                            sqlx::query(sql)
-                                .bind(owner)
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
+                        $crate::schedules::withdraw_ahead!(
+                            tx,
+                            $crate::schedules::WITHDRAW_AHEAD_OF_OWNER,
+                            owner,
+                            now
+                        );
                         sqlx::query($crate::schedules::RELEASE_ALL)
                             .bind(owner)
                             .execute(&mut *tx)
