@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use signalbox_core::Event;
 use signalbox_core::metric_names as m;
 use signalbox_core::time::now_millis;
-use signalbox_store::{EventWrite, IngestOutcome, NewEvent, Store, StoreError};
+use signalbox_store::{BlockingIngest, EventWrite, IngestOutcome, NewEvent, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -82,7 +82,12 @@ impl Ingestor {
         wake: Arc<Notify>,
     ) -> (IngestHandle, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
-        let task = tokio::spawn(commit_loop(store, rx, opts, wake));
+        let task = match store.blocking_ingest() {
+            Some(ingest) => tokio::task::spawn_blocking(move || {
+                blocking_commit_loop(ingest, rx, opts, wake);
+            }),
+            None => tokio::spawn(commit_loop(store, rx, opts, wake)),
+        };
         (IngestHandle { tx, router }, task)
     }
 }
@@ -154,24 +159,80 @@ pub fn prepare(router: &Router, event: Event) -> EventWrite {
             source,
             detail_type,
             time,
-            body: value.to_string(),
+            // Not `to_string()`: Display goes through fmt::Write, about twice as slow.
+            body: serde_json::to_string(&value).unwrap_or_default(),
         },
         deliveries,
     }
 }
 
+/// The committer on the runtime, for stores without a blocking ingest (PostgreSQL).
 async fn commit_loop(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Submission>,
     opts: IngestOptions,
     wake: Arc<Notify>,
 ) {
-    let window_ms = i64::try_from(opts.dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let window_ms = window_ms(&opts);
     while let Some(first) = rx.recv().await {
+        let group = Group::gather(first, &mut rx, opts.max_batch_events);
+        let now = now_millis();
+        let started = Instant::now();
+        let result = store
+            .ingest(&group.writes, now, now.saturating_sub(window_ms))
+            .await;
+        group.answer(result, started, &wake);
+    }
+}
+
+/// The committer on a thread of its own, for stores with a blocking ingest (SQLite): the
+/// transaction runs without waiting to be polled among the HTTP tasks.
+fn blocking_commit_loop(
+    ingest: Arc<dyn BlockingIngest>,
+    mut rx: mpsc::Receiver<Submission>,
+    opts: IngestOptions,
+    wake: Arc<Notify>,
+) {
+    let window_ms = window_ms(&opts);
+    loop {
+        let first = match rx.try_recv() {
+            Ok(first) => first,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Idle: let the store's other writers in while we wait.
+                ingest.pause();
+                match rx.blocking_recv() {
+                    Some(first) => first,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        let group = Group::gather(first, &mut rx, opts.max_batch_events);
+        let now = now_millis();
+        let started = Instant::now();
+        let result = ingest.ingest(&group.writes, now, now.saturating_sub(window_ms));
+        group.answer(result, started, &wake);
+    }
+    ingest.pause();
+}
+
+fn window_ms(opts: &IngestOptions) -> i64 {
+    i64::try_from(opts.dedup_window.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The submissions of one transaction.
+struct Group {
+    writes: Vec<EventWrite>,
+    sizes: Vec<usize>,
+    replies: Vec<oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>>,
+}
+
+impl Group {
+    /// `first` and whatever queued up while the previous transaction ran, up to `max_events`.
+    fn gather(first: Submission, rx: &mut mpsc::Receiver<Submission>, max_events: usize) -> Self {
         let mut batch = vec![first];
         let mut events = batch[0].writes.len();
-        // Take whatever queued up while the previous transaction ran: that is the group.
-        while events < opts.max_batch_events {
+        while events < max_events {
             match rx.try_recv() {
                 Ok(s) => {
                     events += s.writes.len();
@@ -180,26 +241,34 @@ async fn commit_loop(
                 Err(_) => break,
             }
         }
-        let mut sizes = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut writes = Vec::with_capacity(events);
+        let mut group = Group {
+            writes: Vec::with_capacity(events),
+            sizes: Vec::with_capacity(batch.len()),
+            replies: Vec::with_capacity(batch.len()),
+        };
         for s in batch {
-            sizes.push(s.writes.len());
-            replies.push(s.reply);
-            writes.extend(s.writes);
+            group.sizes.push(s.writes.len());
+            group.replies.push(s.reply);
+            group.writes.extend(s.writes);
         }
-        let now = now_millis();
-        let started = Instant::now();
-        let result = store
-            .ingest(&writes, now, now.saturating_sub(window_ms))
-            .await;
+        group
+    }
+
+    /// Records the transaction's metrics and answers every submission.
+    fn answer(
+        self,
+        result: Result<Vec<IngestOutcome>, StoreError>,
+        started: Instant,
+        wake: &Notify,
+    ) {
+        let events = self.writes.len();
         metrics::histogram!(m::INGEST_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         metrics::histogram!(m::INGEST_BATCH_SIZE).record(events as f64);
         match result {
             Ok(outcomes) => {
                 let mut created = 0usize;
                 let (mut new, mut dup) = (0u64, 0u64);
-                for (w, o) in writes.iter().zip(&outcomes) {
+                for (w, o) in self.writes.iter().zip(&outcomes) {
                     if *o == IngestOutcome::Accepted {
                         new += 1;
                         created += w.deliveries.len();
@@ -214,7 +283,7 @@ async fn commit_loop(
                     wake.notify_one();
                 }
                 let mut rest = outcomes.into_iter();
-                for (n, reply) in sizes.into_iter().zip(replies) {
+                for (n, reply) in self.sizes.into_iter().zip(self.replies) {
                     let mine: Vec<IngestOutcome> = rest.by_ref().take(n).collect();
                     // The sender may have gone (client hung up): its events are committed anyway.
                     let _ = reply.send(Ok(mine));
@@ -223,7 +292,7 @@ async fn commit_loop(
             Err(e) => {
                 tracing::error!(error = %e, events, "ingest transaction failed");
                 let e = Arc::new(e);
-                for reply in replies {
+                for reply in self.replies {
                     let _ = reply.send(Err(IngestError::Store(e.clone())));
                 }
             }

@@ -20,6 +20,7 @@ mod rows;
 pub mod schedules;
 mod sql;
 mod sqlite;
+mod sqlite_ingest;
 
 pub use check_leases::{
     CHECK_PARTITIONS, ClaimedPartition, ConfirmationRequest, ConfirmationRow, MonitorCensus,
@@ -187,6 +188,21 @@ pub struct StateCounts {
     pub dead: u64,
 }
 
+/// [`Store::ingest`] run on the calling thread, for a committer that has a thread of its own
+/// (SQLite: see `sqlite_ingest.rs` for why that is faster there).
+pub trait BlockingIngest: Send + Sync + 'static {
+    /// The contract of [`Store::ingest`]. Blocks; never call it from an async task.
+    fn ingest(
+        &self,
+        writes: &[EventWrite],
+        now: Millis,
+        dedup_cutoff: Millis,
+    ) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// Nothing more to write for now: lets the store's other writers in.
+    fn pause(&self);
+}
+
 /// Durable storage of events and deliveries. Implementations must be safe to share by several
 /// processes on one database (PostgreSQL) — leases decide who attempts a delivery.
 #[async_trait]
@@ -203,6 +219,11 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         dedup_cutoff: Millis,
     ) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// The same ingest for a dedicated thread, where the backend has a faster one that way.
+    fn blocking_ingest(&self) -> Option<std::sync::Arc<dyn BlockingIngest>> {
+        None
+    }
 
     /// Leases up to `limit` pending deliveries due at `now` whose lease has expired (or never
     /// existed) to `owner` until `lease_until`, oldest due first (ties by id). A lease is valid

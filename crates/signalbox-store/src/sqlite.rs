@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,9 +14,10 @@ use sqlx::sqlite::{
 
 use crate::jobs::{self, AttemptColumns};
 use crate::sql::batch;
+use crate::sqlite_ingest::SqliteIngester;
 use crate::{
-    AttemptRecord, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis, OpenOptions,
-    StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
+    AttemptRecord, BlockingIngest, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis,
+    OpenOptions, StateCounts, Store, StoreError, StoredEvent, chunks, due, ingest_plan, rows, sql,
 };
 
 use crate::schedules::{
@@ -30,13 +32,24 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// A [`Store`] in one SQLite file (`sqlite://PATH`) or in memory (`sqlite::memory:`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
     /// A single connection: SQLite has one writer at a time, and queueing here is cheaper than
     /// retrying on SQLITE_BUSY.
     writer: SqlitePool,
     /// Readers run beside the writer (WAL). The same pool as `writer` in memory.
     reader: SqlitePool,
+    /// Ingest on a connection of its own, taking turns with `writer` (a file, not in memory).
+    ingester: Option<Arc<SqliteIngester>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("writer", &self.writer)
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -77,6 +90,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
+                ingester: None,
             });
         }
 
@@ -89,16 +103,31 @@ impl SqliteStore {
                 StoreError::Database(format!("creating directory {}: {e}", dir.display()))
             })?;
         }
+        // The writer's one connection is also the ingester's turn to write (sqlite_ingest.rs):
+        // it stays open, and taking it does not ping the worker thread first.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
         migrate(&writer).await?;
+        let ingester = SqliteIngester::open(
+            connect.get_filename(),
+            opts.sqlite_fsync_every_commit,
+            writer.clone(),
+        )?;
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            ingester: Some(Arc::new(ingester)),
+        })
     }
 
     /// Closes both pools, waiting for connections to be returned.
@@ -130,6 +159,19 @@ impl Store for SqliteStore {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(ingester) = &self.ingester {
+            // The committer calls the ingester from its own thread; other callers get one.
+            let ingester = ingester.clone();
+            let writes = writes.to_vec();
+            return tokio::task::spawn_blocking(move || {
+                let result = ingester.ingest(&writes, now, dedup_cutoff);
+                ingester.pause();
+                result
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("ingest thread: {e}")))?;
+        }
+        // In memory: the one connection is the writer's.
         let firsts = ingest_plan::first_occurrences(writes);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
 
@@ -156,6 +198,10 @@ impl Store for SqliteStore {
         tx.commit().await?;
         let written: HashSet<&str> = accepted.iter().map(|w| w.event.id.as_str()).collect();
         Ok(ingest_plan::outcomes(writes, |id| written.contains(id)))
+    }
+
+    fn blocking_ingest(&self) -> Option<Arc<dyn BlockingIngest>> {
+        self.ingester.clone().map(|i| i as Arc<dyn BlockingIngest>)
     }
 
     async fn claim_due(

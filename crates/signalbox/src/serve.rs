@@ -169,20 +169,22 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let shutting_down = Arc::new(AtomicBool::new(false));
     let body_limit = usize::try_from(config.server.body_limit.0).unwrap_or(usize::MAX);
-    let app = signalbox_server::app(signalbox_server::AppState {
-        ingest,
-        store: store.clone(),
-        dispatcher_wake: wake,
-        metrics: Some(prometheus),
-        body_limit,
-        shutting_down: shutting_down.clone(),
-        channels: ctx.channels.clone(),
-        scheduler: scheduler_handle,
-        schedule_timezone: config.server.timezone.clone(),
-        checks: check_statuses,
-        heartbeats: signalbox_monitor::HeartbeatNames::from_config(&config.checks),
-        api_schedules,
-    });
+    let app = signalbox_server::app(signalbox_server::AppState::new(
+        signalbox_server::AppStateInner {
+            ingest,
+            store: store.clone(),
+            dispatcher_wake: wake,
+            metrics: Some(prometheus),
+            body_limit,
+            shutting_down: shutting_down.clone(),
+            channels: ctx.channels.clone(),
+            scheduler: scheduler_handle,
+            schedule_timezone: config.server.timezone.clone(),
+            checks: check_statuses,
+            heartbeats: signalbox_monitor::HeartbeatNames::from_config(&config.checks),
+            api_schedules,
+        },
+    ));
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
 use signalbox_core::metric_names as m;
 use signalbox_core::time::millis_to_rfc3339;
@@ -17,11 +18,19 @@ use super::deliveries::delivery_json;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The 202 answer.
+#[derive(Serialize)]
+pub struct Accepted {
+    accepted: usize,
+    ids: Vec<String>,
+    duplicates: Vec<String>,
+}
+
 /// Accepts one envelope, an array, or CloudEvents; answers 202 once committed.
 pub async fn post_events(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let result = accept(&state, body).await;
     if let Err(e) = &result {
         metrics::counter!(m::EVENTS_REJECTED, "code" => e.code.as_str()).increment(1);
@@ -32,7 +41,7 @@ pub async fn post_events(
 async fn accept(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     if state.shutting_down.load(Ordering::Relaxed) {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
@@ -46,15 +55,18 @@ async fn accept(
         IngestError::Closed => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
         IngestError::Store(s) => ApiError::new(ErrorCode::StoreUnavailable, s.to_string()),
     })?;
-    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
-    let duplicates: Vec<&str> = results
+    let duplicates = results
         .iter()
         .filter(|r| r.duplicate)
-        .map(|r| r.id.as_str())
+        .map(|r| r.id.clone())
         .collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"accepted": results.len(), "ids": ids, "duplicates": duplicates})),
+        Json(Accepted {
+            accepted: results.len(),
+            ids: results.into_iter().map(|r| r.id).collect(),
+            duplicates,
+        }),
     ))
 }
 
