@@ -220,6 +220,13 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             stop_watcher.clone(),
         ))
     });
+    // Answers are one write each; without TCP_NODELAY a reply could wait for the client's
+    // delayed ACK of the previous one.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop_signal().await;
