@@ -143,7 +143,7 @@ impl BlockingIngest for SqliteIngester {
 }
 
 /// One transaction: the first occurrence of each id not accepted since the cutoff is written
-/// with its deliveries (the same statements, one row each, as the sqlx path's batches).
+/// with its deliveries, one prepared statement execution per row.
 fn write(
     conn: &mut Connection,
     writes: &[EventWrite],
@@ -154,16 +154,24 @@ fn write(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut written = HashSet::with_capacity(firsts.len());
     {
-        let mut recent = tx.prepare_cached(batch::SQLITE_RECENT_EVENTS.get(1))?;
-        let mut upsert = tx.prepare_cached(batch::SQLITE_UPSERT_EVENTS.get(1))?;
+        let mut upsert = tx.prepare_cached(&batch::SQLITE_INGEST_EVENT)?;
         let mut deliver = tx.prepare_cached(batch::SQLITE_INSERT_DELIVERIES.get(1))?;
         for w in firsts {
             let e = &w.event;
-            // This transaction holds the write lock: what is recent now stays so until commit.
-            if recent.exists(params![dedup_cutoff, e.id])? {
+            let params = params![
+                e.id,
+                e.source,
+                e.detail_type,
+                e.time,
+                now,
+                e.body,
+                dedup_cutoff
+            ];
+            if upsert.execute(params)? == 0 {
+                // Accepted since the cutoff: a duplicate, written by nobody else meanwhile
+                // (this transaction holds the write lock).
                 continue;
             }
-            upsert.execute(params![e.id, e.source, e.detail_type, e.time, now, e.body])?;
             for d in &w.deliveries {
                 let target = rows::to_i32(d.target, "target")?;
                 deliver.execute(params![d.id, e.id, d.rule, target, now, now, now, now])?;
