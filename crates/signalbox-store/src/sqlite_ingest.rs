@@ -94,10 +94,11 @@ impl SqliteIngester {
         Ok(())
     }
 
-    fn end_turn(&self, state: &mut State) {
+    fn end_turn(runtime: &Handle, state: &mut State) {
         if let Some((conn, _)) = state.turn.take() {
-            // Dropping a pool connection spawns the task that returns it to the pool.
-            let _runtime = self.runtime.enter();
+            // Dropping a pool connection spawns the task that returns it to the pool, so it
+            // needs the runtime, also when the store is dropped outside it.
+            let _runtime = runtime.enter();
             drop(conn);
         }
     }
@@ -106,10 +107,7 @@ impl SqliteIngester {
 impl Drop for SqliteIngester {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some((conn, _)) = state.turn.take() {
-            let _runtime = self.runtime.enter();
-            drop(conn);
-        }
+        Self::end_turn(&self.runtime, state);
     }
 }
 
@@ -131,14 +129,14 @@ impl BlockingIngest for SqliteIngester {
             .as_ref()
             .is_some_and(|(_, since)| since.elapsed() >= HOLD)
         {
-            self.end_turn(&mut state);
+            Self::end_turn(&self.runtime, &mut state);
         }
         result
     }
 
     fn pause(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.end_turn(&mut state);
+        Self::end_turn(&self.runtime, &mut state);
     }
 }
 
