@@ -6,7 +6,9 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod metric_names;
+pub mod stored;
 pub mod time;
 
 pub use envelope::{EnvelopeError, Event, parse_events};
 pub use error::ErrorCode;
+pub use stored::{StoredEvent, parse_events_stored};

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signalbox_core::Event;
 use signalbox_core::metric_names as m;
 use signalbox_core::time::now_millis;
+use signalbox_core::{Event, StoredEvent};
 use signalbox_store::{BlockingIngest, EventWrite, IngestOutcome, NewEvent, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -102,6 +102,18 @@ impl IngestHandle {
         self.submit_writes(writes).await
     }
 
+    /// [`IngestHandle::submit`] for events already in their stored form (the HTTP ingest path).
+    pub async fn submit_stored(
+        &self,
+        events: Vec<StoredEvent>,
+    ) -> Result<Vec<IngestResult>, IngestError> {
+        let writes: Vec<EventWrite> = events
+            .into_iter()
+            .map(|e| prepare_stored(&self.router, e))
+            .collect();
+        self.submit_writes(writes).await
+    }
+
     /// A manual fire of `schedule`: routed like any event, plus the schedule's own targets.
     pub async fn submit_schedule_fire(
         &self,
@@ -147,20 +159,19 @@ impl IngestHandle {
 
 /// Serializes an event and works out its deliveries.
 pub fn prepare(router: &Router, event: Event) -> EventWrite {
-    let id = event.id.clone();
-    let source = event.source.clone();
-    let detail_type = event.detail_type.clone();
-    let time = event.time.timestamp_millis();
-    let value = event.into_value();
-    let deliveries = router.route(&value);
+    prepare_stored(router, StoredEvent::from(event))
+}
+
+/// Works out the deliveries of an event already in its stored form.
+pub fn prepare_stored(router: &Router, event: StoredEvent) -> EventWrite {
+    let deliveries = router.route_stored(&event.source, &event.body);
     EventWrite {
         event: NewEvent {
-            id,
-            source,
-            detail_type,
-            time,
-            // Not `to_string()`: Display goes through fmt::Write, about twice as slow.
-            body: serde_json::to_string(&value).unwrap_or_default(),
+            id: event.id,
+            source: event.source,
+            detail_type: event.detail_type,
+            time: event.time_ms,
+            body: event.body,
         },
         deliveries,
     }

@@ -434,6 +434,39 @@ impl Router {
         out
     }
 
+    /// [`Router::route`] for an event given as its stored JSON, matched on the text itself (no
+    /// tree of the payload is built). The tree is built only when something needs it: a matching
+    /// rule with payload constraints, or a monitor results event while report sets are dynamic.
+    pub fn route_stored(&self, source: &str, body: &str) -> Vec<NewDelivery> {
+        let mut hits = Vec::new();
+        let needs_tree = (self.dynamic.is_some() && source == "signalbox.check")
+            || self
+                .matcher
+                .matching_rules_json(body.as_bytes(), &mut hits)
+                .is_err()
+            || hits
+                .iter()
+                .any(|&h| self.rules[self.matched[h]].constraints.is_some());
+        if needs_tree {
+            return match serde_json::from_str::<Value>(body) {
+                Ok(event) => self.route(&event),
+                Err(_) => Vec::new(),
+            };
+        }
+        let mut out = Vec::new();
+        for h in hits {
+            let rule = &self.rules[self.matched[h]];
+            for i in 0..rule.targets.len() {
+                out.push(NewDelivery {
+                    id: signalbox_core::ids::new_id(),
+                    rule: rule.name.clone(),
+                    target: i as u32,
+                });
+            }
+        }
+        out
+    }
+
     /// The enabled rules that match `event` (EventBridge shape), in name order: what
     /// [`Router::route`] creates deliveries for.
     pub fn matching(&self, event: &Value) -> Vec<MatchedRule<'_>> {
@@ -558,11 +591,18 @@ checks:
                 "source": "signalbox.check", "detail-type": detail_type,
                 "detail": {"report": report, "results": []}
             });
-            router
+            let stored = router
+                .route_stored("signalbox.check", &event.to_string())
+                .into_iter()
+                .map(|d| (d.rule, d.target))
+                .collect::<Vec<_>>();
+            let tree = router
                 .route(&event)
                 .into_iter()
                 .map(|d| (d.rule, d.target))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            assert_eq!(stored, tree);
+            tree
         };
         assert_eq!(
             routed("*", "Check Results"),
@@ -645,6 +685,54 @@ mod dynamic_report_tests {
         assert!(router.target("schedule:nightly", 0).is_none());
         api.load("nightly", r#"{"cron":"@daily"}"#).unwrap();
         assert!(router.schedule_deliveries("nightly").is_empty());
+    }
+
+    #[test]
+    fn routing_stored_text_agrees_with_routing_the_tree() {
+        let yaml = r#"
+rules:
+  deploys:
+    pattern: { source: [ci.github], detail: { env: [{ prefix: prod }] } }
+    targets: [{ log: {} }, { log: {} }]
+  echo-geo:
+    type: webhook
+    source: github
+    payloadConstraints: { repository.name: "ge.*" }
+    targets: [{ log: {} }]
+  numbers:
+    pattern: { detail: { n: [{ numeric: [">", 5] }] } }
+    targets: [{ log: {} }]
+"#;
+        let config = signalbox_config::load_str(yaml, Path::new("r.yaml"))
+            .expect("loads")
+            .config;
+        let router = Router::build(&config, &BuildContext::new().unwrap()).unwrap();
+        let events = [
+            json!({"source": "ci.github", "detail-type": "D", "detail": {"env": "production", "n": 6}}),
+            json!({"source": "ci.github", "detail-type": "D", "detail": {"env": "staging", "n": 5}}),
+            // Matched by the pattern part of the Echo rule; its constraints decide.
+            json!({"source": "github", "detail-type": "Webhook", "detail": {"repository": {"name": "geo"}}}),
+            json!({"source": "github", "detail-type": "webhook", "detail": {"repository": {"name": "web"}}}),
+            json!({"source": "other", "detail-type": "x", "detail": {}}),
+        ];
+        let rules = |d: Vec<NewDelivery>| {
+            d.into_iter()
+                .map(|d| (d.rule, d.target))
+                .collect::<Vec<_>>()
+        };
+        let mut matched = 0;
+        for event in events {
+            let source = event["source"].as_str().unwrap().to_owned();
+            let tree = rules(router.route(&event));
+            matched += tree.len();
+            assert_eq!(
+                rules(router.route_stored(&source, &event.to_string())),
+                tree,
+                "{event}"
+            );
+        }
+        assert_eq!(matched, 4, "deploys twice, numbers once, echo-geo once");
+        assert!(router.route_stored("x", "{not json").is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use signalbox_core::metric_names as m;
 use signalbox_core::time::millis_to_rfc3339;
-use signalbox_core::{ErrorCode, parse_events};
+use signalbox_core::{ErrorCode, parse_events_stored};
 use signalbox_engine::IngestError;
 
 use super::deliveries::delivery_json;
@@ -49,12 +49,16 @@ async fn accept(
         ));
     }
     let body = super::body_bytes(body, state.body_limit)?;
-    let events = parse_events(&body, chrono::Utc::now(), signalbox_core::ids::new_id)
+    let events = parse_events_stored(&body, chrono::Utc::now(), signalbox_core::ids::new_id)
         .map_err(|e| ApiError::new(e.code, e.to_string()))?;
-    let results = state.ingest.submit(events).await.map_err(|e| match e {
-        IngestError::Closed => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
-        IngestError::Store(s) => ApiError::new(ErrorCode::StoreUnavailable, s.to_string()),
-    })?;
+    let results = state
+        .ingest
+        .submit_stored(events)
+        .await
+        .map_err(|e| match e {
+            IngestError::Closed => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
+            IngestError::Store(s) => ApiError::new(ErrorCode::StoreUnavailable, s.to_string()),
+        })?;
     let duplicates = results
         .iter()
         .filter(|r| r.duplicate)
