@@ -17,7 +17,7 @@ where
 }
 
 /// Narrows a stored integer, reporting the column when it is out of range.
-fn narrow<T: TryFrom<i32>>(value: i32, name: &str) -> Result<T, StoreError> {
+pub(crate) fn narrow<T: TryFrom<i32>>(value: i32, name: &str) -> Result<T, StoreError> {
     T::try_from(value)
         .map_err(|_| StoreError::Database(format!("column {name} holds {value}, out of range")))
 }

@@ -148,6 +148,15 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Runs a call of the ingester's connection on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| StoreError::Database(format!("store thread: {e}")))?
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ingest(
@@ -163,13 +172,12 @@ impl Store for SqliteStore {
             // The committer calls the ingester from its own thread; other callers get one.
             let ingester = ingester.clone();
             let writes = writes.to_vec();
-            return tokio::task::spawn_blocking(move || {
+            return blocking(move || {
                 let result = ingester.ingest(&writes, now, dedup_cutoff);
                 ingester.pause();
                 result
             })
-            .await
-            .map_err(|e| StoreError::Database(format!("ingest thread: {e}")))?;
+            .await;
         }
         // In memory: the one connection is the writer's.
         let firsts = ingest_plan::first_occurrences(writes);
@@ -214,6 +222,10 @@ impl Store for SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        if let Some(ingester) = &self.ingester {
+            let (ingester, owner) = (ingester.clone(), owner.to_owned());
+            return blocking(move || ingester.claim_due(&owner, now, lease_until, limit)).await;
+        }
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let claimed = sqlx::query(sql::CLAIM_SQLITE)
             .bind(owner)
@@ -250,6 +262,10 @@ impl Store for SqliteStore {
     ) -> Result<Vec<bool>, StoreError> {
         if records.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(ingester) = &self.ingester {
+            let (ingester, owner, records) = (ingester.clone(), owner.to_owned(), records.to_vec());
+            return blocking(move || ingester.record_attempts(&owner, now, &records)).await;
         }
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let mut done = Vec::with_capacity(records.len());

@@ -9,22 +9,32 @@
 //!
 //! One writer at a time: before writing, the ingester takes the only connection of the sqlx
 //! writer pool and keeps it while requests keep coming, for at most [`HOLD`]. The store's other
-//! writers (dispatcher, scheduler, monitor) wait for it in that pool's queue, in order, instead of
+//! writers (scheduler, monitor, API) wait for it in that pool's queue, in order, instead of
 //! meeting SQLITE_BUSY and SQLite's sleeping retries.
+//!
+//! The dispatcher's claims and outcome records run on this connection too (from a blocking
+//! thread, between ingest transactions): through sqlx every claimed row crossed a channel from
+//! its worker thread, about half of a delivery's CPU. When no ingest holds the turn, such a write
+//! takes it and a timer hands it back after [`HOLD`], so back-to-back claims and records do not
+//! pay for the hand-over each time and the other writers still get their turn.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, named_params, params};
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqlitePool;
 use tokio::runtime::Handle;
 
-use crate::sql::batch;
-use crate::{BlockingIngest, EventWrite, IngestOutcome, Millis, StoreError, ingest_plan, rows};
+use crate::jobs::{self, AttemptColumns};
+use crate::sql::{self, batch};
+use crate::{
+    AttemptRecord, BlockingIngest, Delivery, DeliveryState, EventWrite, IngestOutcome, Job, Millis,
+    StoreError, ingest_plan, rows,
+};
 
 /// Longest the ingester keeps the write connection across back-to-back transactions. Handing it
 /// over costs a task hop on the runtime, so it is not done after every transaction under load;
@@ -51,6 +61,8 @@ struct State {
     conn: Connection,
     /// The writer pool's connection while held, and since when.
     turn: Option<(PoolConnection<Sqlite>, Instant)>,
+    /// A timer will end a turn the dispatcher's writes took (see `in_transaction`).
+    release_scheduled: bool,
 }
 
 impl SqliteIngester {
@@ -80,7 +92,11 @@ impl SqliteIngester {
         // Only other processes could make us wait: this process's writers take turns above.
         conn.busy_timeout(Duration::from_secs(5))?;
         Ok(SqliteIngester {
-            state: Mutex::new(State { conn, turn: None }),
+            state: Mutex::new(State {
+                conn,
+                turn: None,
+                release_scheduled: false,
+            }),
             writer,
             runtime: Handle::current(),
         })
@@ -102,6 +118,142 @@ impl SqliteIngester {
             drop(conn);
         }
     }
+}
+
+/// The dispatcher's writes on the same connection: claims return a row per delivery, and sqlx
+/// hands every row from its worker thread to the task through a channel, which made claiming
+/// and recording about half of the CPU of a delivery.
+impl SqliteIngester {
+    /// Runs `write` in one transaction. Between ingest transactions the turn is usually held
+    /// already; when it is not, it is taken for this transaction only, since nothing else would
+    /// hand it back.
+    fn in_transaction<T>(
+        self: &Arc<Self>,
+        write: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let borrowed = state.turn.is_none();
+        self.take_turn(&mut state)?;
+        let result = (|| {
+            let tx = state
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = write(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        if borrowed && !state.release_scheduled {
+            // Keep the turn for the dispatcher's next claim or record, but not past HOLD:
+            // nothing else would hand it back to the scheduler and monitor.
+            state.release_scheduled = true;
+            self.release_after(HOLD);
+        }
+        result
+    }
+
+    /// [`crate::Store::claim_due`].
+    pub(crate) fn claim_due(
+        self: &Arc<Self>,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.in_transaction(|tx| {
+            let mut claim = tx.prepare_cached(sql::CLAIM_SQLITE)?;
+            let mut rows = claim.query(named_params! {
+                "$1": owner, "$2": lease_until, "$3": now, "$4": i64::from(limit),
+            })?;
+            let mut deliveries = Vec::new();
+            while let Some(row) = rows.next()? {
+                deliveries.push(delivery(row)?);
+            }
+            let mut body = tx.prepare_cached(sql::SELECT_EVENT_BODY)?;
+            let mut events = HashMap::with_capacity(deliveries.len());
+            for id in jobs::event_ids(&deliveries) {
+                let (body, accepted_at) =
+                    body.query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+                events.insert(id.to_owned(), (body, accepted_at));
+            }
+            jobs::assemble(deliveries, &events)
+        })
+    }
+
+    /// [`crate::Store::record_attempts`].
+    pub(crate) fn record_attempts(
+        self: &Arc<Self>,
+        owner: &str,
+        now: Millis,
+        records: &[(String, AttemptRecord)],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.in_transaction(|tx| {
+            let mut record = tx.prepare_cached(sql::RECORD_ATTEMPT)?;
+            let mut done = Vec::with_capacity(records.len());
+            for (id, r) in records {
+                let cols = AttemptColumns::of(r);
+                let changed = record.execute(named_params! {
+                    "$1": id, "$2": owner, "$3": cols.state, "$4": now,
+                    "$5": cols.next_attempt_at, "$6": cols.last_error, "$7": cols.last_status,
+                })?;
+                done.push(changed == 1);
+            }
+            Ok(done)
+        })
+    }
+}
+
+impl SqliteIngester {
+    /// Runs [`SqliteIngester::release_stale_turn`] after `delay`.
+    fn release_after(self: &Arc<Self>, delay: Duration) {
+        let ingester = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(ingester) = ingester.upgrade() {
+                // The lock may wait for a transaction: not on a runtime worker.
+                tokio::task::spawn_blocking(move || ingester.release_stale_turn());
+            }
+        });
+    }
+
+    /// The timer set by `in_transaction`: ends a turn held for [`HOLD`] or longer, and looks
+    /// again later at one taken since (by another claim after the ingest thread handed the
+    /// first back), so a turn is never left with nobody to end it.
+    fn release_stale_turn(self: &Arc<Self>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let age = state.turn.as_ref().map(|(_, since)| since.elapsed());
+        match age {
+            Some(age) if age < HOLD => self.release_after(HOLD - age),
+            Some(_) => {
+                Self::end_turn(&self.runtime, &mut state);
+                state.release_scheduled = false;
+            }
+            None => state.release_scheduled = false,
+        }
+    }
+}
+
+/// A delivery from a row of `delivery_columns!`.
+fn delivery(row: &rusqlite::Row<'_>) -> Result<Delivery, StoreError> {
+    let state: String = row.get(4)?;
+    let state = DeliveryState::parse(&state)
+        .ok_or_else(|| StoreError::Database(format!("unknown delivery state {state:?}")))?;
+    let last_status: Option<i32> = row.get(11)?;
+    Ok(Delivery {
+        id: row.get(0)?,
+        event_id: row.get(1)?,
+        rule: row.get(2)?,
+        target: rows::narrow(row.get(3)?, "target")?,
+        state,
+        attempts: rows::narrow(row.get(5)?, "attempts")?,
+        created_at: row.get(6)?,
+        age_from: row.get(7)?,
+        next_attempt_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        last_error: row.get(10)?,
+        last_status: last_status
+            .map(|s| rows::narrow(s, "last_status"))
+            .transpose()?,
+    })
 }
 
 impl Drop for SqliteIngester {

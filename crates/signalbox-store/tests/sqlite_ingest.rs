@@ -1,6 +1,7 @@
 //! SQLite's ingest thread (`sqlite_ingest.rs`): it writes on a connection of its own and takes
 //! turns with the sqlx writer, so neither side meets SQLITE_BUSY or waits forever. The ingest
-//! contract itself is in the conformance suite, which on SQLite files runs through this path.
+//! contract itself is in the conformance suite, which on SQLite files runs through this path, as
+//! do the dispatcher's claims and outcome records.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +100,85 @@ async fn other_writers_get_their_turn_while_ingest_writes_back_to_back() {
     );
     let counts = store.count_by_state().await.expect("counts");
     assert_eq!(counts.pending, batches as u64 * 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_and_records_run_on_the_ingest_connection_and_hand_the_writer_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_file(&dir).await;
+    store
+        .ingest(&batch("c", 5), 1_000, 0)
+        .await
+        .expect("ingest");
+
+    // The claim takes the writer turn for itself (the ingest thread is idle)...
+    let jobs = store
+        .claim_due("me", 2_000, 60_000, 3)
+        .await
+        .expect("claim");
+    assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|j| j.event_body.starts_with("{\"n\":")));
+    let records: Vec<_> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.delivery.id.clone(),
+                signalbox_store::AttemptRecord::Done { status: Some(200) },
+            )
+        })
+        .collect();
+    assert_eq!(
+        store
+            .record_attempts("me", 2_100, &records)
+            .await
+            .expect("record"),
+        vec![true; 3]
+    );
+    // ...and a lease held by someone else is not overwritten.
+    let other = store
+        .claim_due("other", 2_200, 60_000, 10)
+        .await
+        .expect("claim rest");
+    assert_eq!(other.len(), 2);
+    let stolen = [(
+        other[0].delivery.id.clone(),
+        signalbox_store::AttemptRecord::Done { status: Some(200) },
+    )];
+    assert_eq!(
+        store
+            .record_attempts("me", 2_300, &stolen)
+            .await
+            .expect("record"),
+        vec![false]
+    );
+
+    // The ingest thread ends the claim's turn; a claim right after takes a new one while the
+    // first claim's timer is still pending: that turn must be handed back too.
+    let ingest = store.blocking_ingest().expect("ingest thread");
+    tokio::task::spawn_blocking(move || {
+        ingest.ingest(&batch("d", 2), 2_400, 0)?;
+        ingest.pause();
+        Ok::<_, StoreError>(())
+    })
+    .await
+    .expect("join")
+    .expect("ingest");
+    let more = store
+        .claim_due("me", 2_500, 60_000, 1)
+        .await
+        .expect("claim again");
+    assert_eq!(more.len(), 1);
+
+    // A sqlx writer gets the connection back without any ingest to hand it over.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        store.record_heartbeat("hb", HeartbeatSignal::Success, None, 3_000),
+    )
+    .await
+    .expect("the writer turn came back")
+    .expect("heartbeat");
+    let counts = store.count_by_state().await.expect("counts");
+    assert_eq!((counts.done, counts.pending), (3, 4));
 }
 
 #[test]

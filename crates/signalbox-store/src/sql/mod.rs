@@ -49,6 +49,9 @@ pub(crate) const RETRY_DELIVERY: &str = concat!(
     delivery_columns!()
 );
 
+/// `$1` = event id.
+pub(crate) const SELECT_EVENT_BODY: &str = "SELECT body, accepted_at FROM events WHERE id = $1";
+
 /// `$1` = id.
 pub(crate) const SELECT_EVENT: &str =
     "SELECT id, source, detail_type, time, accepted_at, body FROM events WHERE id = $1";
