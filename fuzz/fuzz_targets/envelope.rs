@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use signalbox_core::{Event, StoredEvent, parse_events, parse_events_stored};
+use signalbox_core::{Event, SerializedEvent, parse_events, parse_events_stored};
 
 fuzz_target!(|data: &[u8]| {
     let now = chrono::Utc::now();
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
                 let back = Event::from_stored(&e.to_value().to_string())
                     .expect("a stored event parses back");
                 assert_eq!(&back, e);
-                let want = StoredEvent::from(e.clone());
+                let want = SerializedEvent::from(e.clone());
                 assert_eq!((&s.id, &s.source, &s.detail_type, s.time_ms),
                     (&want.id, &want.source, &want.detail_type, want.time_ms));
                 let got: Value = serde_json::from_str(&s.body).expect("stored body is JSON");

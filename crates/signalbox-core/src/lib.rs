@@ -11,4 +11,4 @@ pub mod time;
 
 pub use envelope::{EnvelopeError, Event, parse_events};
 pub use error::ErrorCode;
-pub use stored::{StoredEvent, parse_events_stored};
+pub use stored::{SerializedEvent, parse_events_stored};

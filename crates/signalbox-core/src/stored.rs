@@ -18,9 +18,10 @@ use serde_json::value::RawValue;
 
 use crate::envelope::{EnvelopeError, Event, MAX_ID_LEN, parse_events};
 
-/// One event as the store keeps it: the fields it indexes and its EventBridge JSON.
+/// One event serialized as the store keeps it: the fields it indexes and its EventBridge JSON
+/// (what ingest writes; `signalbox_store::StoredEvent` is an event read back).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
+pub struct SerializedEvent {
     /// Unique id; generated (UUIDv7) when the sender gave none.
     pub id: String,
     /// `source`.
@@ -33,7 +34,7 @@ pub struct StoredEvent {
     pub body: String,
 }
 
-impl From<Event> for StoredEvent {
+impl From<Event> for SerializedEvent {
     fn from(event: Event) -> Self {
         let id = event.id.clone();
         let source = event.source.clone();
@@ -41,7 +42,7 @@ impl From<Event> for StoredEvent {
         let time_ms = event.time.timestamp_millis();
         // Not `to_string()`: Display goes through fmt::Write, about twice as slow.
         let body = serde_json::to_string(&event.into_value()).unwrap_or_default();
-        StoredEvent {
+        SerializedEvent {
             id,
             source,
             detail_type,
@@ -83,13 +84,13 @@ pub fn parse_events_stored(
     body: &[u8],
     now: DateTime<Utc>,
     mut new_id: impl FnMut() -> String,
-) -> Result<Vec<StoredEvent>, EnvelopeError> {
+) -> Result<Vec<SerializedEvent>, EnvelopeError> {
     if let Some(events) = fast(body, now, &mut new_id) {
         return Ok(events);
     }
     Ok(parse_events(body, now, new_id)?
         .into_iter()
-        .map(StoredEvent::from)
+        .map(SerializedEvent::from)
         .collect())
 }
 
@@ -99,7 +100,7 @@ fn fast(
     body: &[u8],
     now: DateTime<Utc>,
     new_id: &mut impl FnMut() -> String,
-) -> Option<Vec<StoredEvent>> {
+) -> Option<Vec<SerializedEvent>> {
     let first = *body.iter().find(|b| !b.is_ascii_whitespace())?;
     let envelopes: Vec<Envelope<'_>> = match first {
         b'{' => vec![serde_json::from_slice(body).ok()?],
@@ -143,7 +144,7 @@ impl<'a> Checked<'a> {
     }
 
     /// The stored form, keys in the order [`Event::to_value`] serializes them (sorted).
-    fn store(self, new_id: &mut impl FnMut() -> String) -> StoredEvent {
+    fn store(self, new_id: &mut impl FnMut() -> String) -> SerializedEvent {
         let e = self.envelope;
         let id = e.id.map_or_else(&mut *new_id, Cow::into_owned);
         let source = e.source.map(Cow::into_owned).unwrap_or_default();
@@ -180,7 +181,7 @@ impl<'a> Checked<'a> {
             &self.time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         );
         body.push_str("\"version\":\"0\"}");
-        StoredEvent {
+        SerializedEvent {
             id,
             source,
             detail_type,
@@ -239,7 +240,7 @@ mod tests {
     fn both(
         body: &str,
     ) -> (
-        Result<Vec<StoredEvent>, EnvelopeError>,
+        Result<Vec<SerializedEvent>, EnvelopeError>,
         Result<Vec<Event>, EnvelopeError>,
     ) {
         let now = Utc::now();
@@ -262,7 +263,7 @@ mod tests {
                 assert_eq!(fast.len(), slow.len(), "{body}");
                 for (f, s) in fast.iter().zip(slow) {
                     let body_value: Value = serde_json::from_str(&f.body).unwrap();
-                    let expected = StoredEvent::from(s);
+                    let expected = SerializedEvent::from(s);
                     assert_eq!(
                         body_value,
                         serde_json::from_str::<Value>(&expected.body).unwrap()

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use signalbox_core::{Event, StoredEvent, parse_events, parse_events_stored};
+use signalbox_core::{Event, SerializedEvent, parse_events, parse_events_stored};
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -129,7 +129,7 @@ proptest! {
             (Ok(fast), Ok(slow)) => {
                 prop_assert_eq!(fast.len(), slow.len());
                 for (f, s) in fast.into_iter().zip(slow) {
-                    let expected = StoredEvent::from(s);
+                    let expected = SerializedEvent::from(s);
                     prop_assert_eq!(&f.id, &expected.id);
                     prop_assert_eq!(&f.source, &expected.source);
                     prop_assert_eq!(&f.detail_type, &expected.detail_type);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use signalbox_core::metric_names as m;
 use signalbox_core::time::now_millis;
-use signalbox_core::{Event, StoredEvent};
+use signalbox_core::{Event, SerializedEvent};
 use signalbox_store::{BlockingIngest, EventWrite, IngestOutcome, NewEvent, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -105,7 +105,7 @@ impl IngestHandle {
     /// [`IngestHandle::submit`] for events already in their stored form (the HTTP ingest path).
     pub async fn submit_stored(
         &self,
-        events: Vec<StoredEvent>,
+        events: Vec<SerializedEvent>,
     ) -> Result<Vec<IngestResult>, IngestError> {
         let writes: Vec<EventWrite> = events
             .into_iter()
@@ -159,11 +159,11 @@ impl IngestHandle {
 
 /// Serializes an event and works out its deliveries.
 pub fn prepare(router: &Router, event: Event) -> EventWrite {
-    prepare_stored(router, StoredEvent::from(event))
+    prepare_stored(router, SerializedEvent::from(event))
 }
 
 /// Works out the deliveries of an event already in its stored form.
-pub fn prepare_stored(router: &Router, event: StoredEvent) -> EventWrite {
+pub fn prepare_stored(router: &Router, event: SerializedEvent) -> EventWrite {
     let deliveries = router.route_stored(&event.source, &event.body);
     EventWrite {
         event: NewEvent {
