@@ -124,9 +124,9 @@ impl SqliteIngester {
 /// hands every row from its worker thread to the task through a channel, which made claiming
 /// and recording about half of the CPU of a delivery.
 impl SqliteIngester {
-    /// Runs `write` in one transaction. Between ingest transactions the turn is usually held
-    /// already; when it is not, it is taken for this transaction only, since nothing else would
-    /// hand it back.
+    /// Runs `write` in one transaction. Under ingest load the turn is usually held already;
+    /// when it is not, this takes it and a timer hands it back after [`HOLD`], since no ingest
+    /// thread would.
     fn in_transaction<T>(
         self: &Arc<Self>,
         write: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
