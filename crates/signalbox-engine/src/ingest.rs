@@ -95,11 +95,8 @@ impl Ingestor {
 impl IngestHandle {
     /// Routes the events and waits until they and their deliveries are committed.
     pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<IngestResult>, IngestError> {
-        let writes: Vec<EventWrite> = events
-            .into_iter()
-            .map(|e| prepare(&self.router, e))
-            .collect();
-        self.submit_writes(writes).await
+        self.submit_stored(events.into_iter().map(SerializedEvent::from).collect())
+            .await
     }
 
     /// [`IngestHandle::submit`] for events already in their stored form (the HTTP ingest path).

@@ -407,13 +407,7 @@ impl Router {
     pub fn route(&self, event: &Value) -> Vec<NewDelivery> {
         let mut out = Vec::new();
         for rule in self.matching(event) {
-            for i in 0..rule.targets.len() {
-                out.push(NewDelivery {
-                    id: signalbox_core::ids::new_id(),
-                    rule: rule.name.to_owned(),
-                    target: i as u32,
-                });
-            }
+            out.extend(new_deliveries(rule.name, rule.targets.len()));
         }
         if let Some(dynamic) = &self.dynamic
             && let Some(id) = report_set_of(event)
@@ -422,13 +416,7 @@ impl Router {
             if !self.by_name.contains_key(&rule)
                 && let Some(targets) = dynamic.get(id)
             {
-                for i in 0..targets.len() {
-                    out.push(NewDelivery {
-                        id: signalbox_core::ids::new_id(),
-                        rule: rule.clone(),
-                        target: i as u32,
-                    });
-                }
+                out.extend(new_deliveries(&rule, targets.len()));
             }
         }
         out
@@ -453,18 +441,12 @@ impl Router {
                 Err(_) => Vec::new(),
             };
         }
-        let mut out = Vec::new();
-        for h in hits {
-            let rule = &self.rules[self.matched[h]];
-            for i in 0..rule.targets.len() {
-                out.push(NewDelivery {
-                    id: signalbox_core::ids::new_id(),
-                    rule: rule.name.clone(),
-                    target: i as u32,
-                });
-            }
-        }
-        out
+        hits.into_iter()
+            .flat_map(|h| {
+                let rule = &self.rules[self.matched[h]];
+                new_deliveries(&rule.name, rule.targets.len())
+            })
+            .collect()
     }
 
     /// The enabled rules that match `event` (EventBridge shape), in name order: what
@@ -494,13 +476,7 @@ impl Router {
                 .and_then(|a| a.get(name))
                 .map_or(0, |t| t.len()),
         };
-        (0..count)
-            .map(|t| NewDelivery {
-                id: signalbox_core::ids::new_id(),
-                rule: rule_name.clone(),
-                target: t as u32,
-            })
-            .collect()
+        new_deliveries(&rule_name, count).collect()
     }
 
     /// The target a delivery was created for, if the rule and target still exist (a dynamic
@@ -538,6 +514,15 @@ pub fn schedule_rule_name(schedule: &str) -> String {
         "{}{schedule}",
         signalbox_config::schedule::SCHEDULE_RULE_PREFIX
     )
+}
+
+/// One delivery to each of `rule`'s `targets` targets, each with a fresh stable id.
+fn new_deliveries(rule: &str, targets: usize) -> impl Iterator<Item = NewDelivery> + '_ {
+    (0..targets).map(move |t| NewDelivery {
+        id: signalbox_core::ids::new_id(),
+        rule: rule.to_owned(),
+        target: t as u32,
+    })
 }
 
 /// What the reserved rule of report set `id` matches: the monitor's results events for it,

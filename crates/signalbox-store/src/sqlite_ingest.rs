@@ -134,14 +134,7 @@ impl SqliteIngester {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let borrowed = state.turn.is_none();
         self.take_turn(&mut state)?;
-        let result = (|| {
-            let tx = state
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = write(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
+        let result = immediate(&mut state.conn, write);
         if borrowed && !state.release_scheduled {
             // Keep the turn for the dispatcher's next claim or record, but not past HOLD:
             // nothing else would hand it back to the scheduler and monitor.
@@ -168,6 +161,9 @@ impl SqliteIngester {
             while let Some(row) = rows.next()? {
                 deliveries.push(delivery(row)?);
             }
+            // One cached statement per event rather than the IN-list batches the sqlx path
+            // uses: each list length is its own statement and would crowd the ingest
+            // statements out of the connection's statement cache.
             let mut body = tx.prepare_cached(sql::SELECT_EVENT_BODY)?;
             let mut events = HashMap::with_capacity(deliveries.len());
             for id in jobs::event_ids(&deliveries) {
@@ -301,9 +297,8 @@ fn write(
     dedup_cutoff: Millis,
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let firsts = ingest_plan::first_occurrences(writes);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut written = HashSet::with_capacity(firsts.len());
-    {
+    let written = immediate(conn, |tx| {
+        let mut written = HashSet::with_capacity(firsts.len());
         let mut upsert = tx.prepare_cached(&batch::SQLITE_INGEST_EVENT)?;
         let mut deliver = tx.prepare_cached(batch::SQLITE_INSERT_DELIVERIES.get(1))?;
         for w in firsts {
@@ -328,7 +323,19 @@ fn write(
             }
             written.insert(e.id.as_str());
         }
-    }
-    tx.commit()?;
+        Ok(written)
+    })?;
     Ok(ingest_plan::outcomes(writes, |id| written.contains(id)))
+}
+
+/// Runs `write` in one transaction that takes the write lock at its start (`BEGIN IMMEDIATE`),
+/// committed when `write` succeeds and rolled back when it fails.
+fn immediate<T>(
+    conn: &mut Connection,
+    write: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = write(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
